@@ -1,0 +1,160 @@
+/**
+ * One job definition → CompiledJob: its triggers, the argv it runs, env, files and limits.
+ * Values come out best-effort even when something is wrong, because the loader throws once all
+ * problems of the whole file are collected, and none of these values is used after that.
+ */
+import path from 'node:path';
+import type { CompileContext } from './compile-context.js';
+import { compileEnv } from './compile-env.js';
+import { compileTrigger } from './compile-trigger.js';
+import { jobLabel } from './describe.js';
+import { expandConfigFile } from './files.js';
+import type { ConfigPath } from './positions.js';
+import { JobSchema, type RawJob } from './schema.js';
+import { closestName, didYouMean, nameList } from './suggest.js';
+import type { CompiledJob, CompiledTrigger, ConfigFile, RetryPolicy } from './types.js';
+import { parseDuration } from './units.js';
+
+export interface JobScope {
+  /** `http`, `cron` and every configured source name. */
+  readonly sourceNames: readonly string[];
+  /** Every executor name, with its type when its definition is valid. */
+  readonly executorTypes: ReadonlyMap<string, string | undefined>;
+}
+
+/** Executor types that run a container image, so a job on them must name one. */
+const IMAGE_EXECUTORS = new Set(['container', 'kubernetes']);
+const KNOWN_KEYS = new Set(Object.keys(JobSchema.properties));
+const RUNNABLE_KEYS = ['command', 'script'];
+const DEFAULT_BACKOFF = '1s';
+const DEFAULT_MAX_BACKOFF = '5m';
+
+/**
+ * Compiles what is usable of a job. Fields the schema check rejected were reported already and
+ * are left out here, so the rest of the job can still be checked in the same run.
+ */
+export function compileJob(raw: RawJob, index: number, scope: JobScope, ctx: CompileContext): CompiledJob {
+  const at: ConfigPath = ['jobs', index];
+  const job = usableFields(raw, at, ctx);
+  const label = jobLabel(raw.name, index);
+  const triggers = usableItems(raw.on, [...at, 'on'], ctx)
+    .map(([trigger, k]) => compileTrigger(trigger, [...at, 'on', k], scope.sourceNames, ctx))
+    .filter((trigger): trigger is CompiledTrigger => trigger !== undefined);
+  const executor = job.executor ?? 'process';
+  if (raw.executor === undefined || job.executor !== undefined) checkExecutor(job, executor, at, label, scope, ctx);
+  const timeoutMs = job.timeout === undefined ? undefined : parseDuration(job.timeout);
+  if (timeoutMs === 0) ctx.report([...at, 'timeout'], '"timeout" must be longer than 0 (leave it out for no timeout)');
+  const env = ctx.shape.present([...at, 'env']) ? compileEnv(raw.env ?? {}, [...at, 'env'], ctx) : [];
+
+  return {
+    name: job.name ?? '',
+    triggers,
+    executor,
+    argv: compileArgv(raw, job, at, label, ctx),
+    ...(job.image !== undefined ? { image: job.image } : {}),
+    env,
+    files: compileFiles(usableItems(raw.files, [...at, 'files'], ctx), at, ctx),
+    ...(job.workingDir !== undefined ? { workingDir: path.resolve(ctx.dir, job.workingDir) } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    retries: compileRetries(job, at, ctx),
+    ...(job.concurrency !== undefined ? { concurrency: job.concurrency } : {}),
+    priority: job.priority ?? 0,
+    ...(job.description !== undefined ? { description: job.description } : {}),
+    position: ctx.locator.value(at),
+  };
+}
+
+/** The job's fields that passed the schema check. */
+function usableFields(raw: RawJob, at: ConfigPath, ctx: CompileContext): Partial<RawJob> {
+  return Object.fromEntries(Object.entries(raw).filter(([key]) => ctx.shape.intact([...at, key])));
+}
+
+/** The entries of a list field that passed the schema check, with their indexes. */
+function usableItems<T>(list: readonly T[] | undefined, at: ConfigPath, ctx: CompileContext): Array<[T, number]> {
+  if (list === undefined || !ctx.shape.present(at)) return [];
+  return list.flatMap((item, k): Array<[T, number]> => (ctx.shape.intact([...at, k]) ? [[item, k]] : []));
+}
+
+function checkExecutor(
+  job: Partial<RawJob>,
+  executor: string,
+  at: ConfigPath,
+  label: string,
+  scope: JobScope,
+  ctx: CompileContext,
+): void {
+  if (!scope.executorTypes.has(executor)) {
+    const known = [...scope.executorTypes.keys()];
+    ctx.report(
+      [...at, 'executor'],
+      `unknown executor "${executor}"${didYouMean(executor, known)} (known: ${nameList(known)})`,
+    );
+    return;
+  }
+  const type = scope.executorTypes.get(executor);
+  if (type !== undefined && IMAGE_EXECUTORS.has(type) && job.image === undefined) {
+    ctx.report(at, `${label} needs "image": executor "${executor}" is of type ${type}`);
+  }
+}
+
+/**
+ * `command` + `args` as given (no shell), or a script run by `bash -c`. Which of them are set
+ * is read from `raw`, so a rejected `command` does not also claim the job has none.
+ */
+function compileArgv(raw: RawJob, job: Partial<RawJob>, at: ConfigPath, label: string, ctx: CompileContext): string[] {
+  if (raw.command !== undefined && raw.script !== undefined) {
+    ctx.report([...at, 'script'], `${label} has both "command" and "script"; keep one`);
+  }
+  if (raw.script !== undefined) {
+    if (raw.args !== undefined) {
+      ctx.report([...at, 'args'], '"args" only goes with "command"; a script gets its input from env and files');
+    }
+    return job.script === undefined ? [] : ['bash', '-c', job.script];
+  }
+  if (raw.command === undefined) {
+    // A misspelled `comand` was reported as an unknown key already; don't pile on.
+    const misspelled = Object.keys(raw).some((key) => !KNOWN_KEYS.has(key) && closestName(key, RUNNABLE_KEYS));
+    if (!misspelled) ctx.report(at, `${label} needs one of command or script`);
+    return [];
+  }
+  if (typeof job.command === 'string' && /\s/.test(job.command.trim())) {
+    // Splitting on spaces would need shell quoting rules; make the user say what they mean.
+    ctx.report(
+      [...at, 'command'],
+      '"command" is one program run without a shell; write it as a list like [echo, hello] or use "script"',
+    );
+  }
+  const command = job.command === undefined ? [] : typeof job.command === 'string' ? [job.command] : job.command;
+  return [...command, ...(job.args ?? [])].map(String);
+}
+
+function compileFiles(entries: ReadonlyArray<[string, number]>, at: ConfigPath, ctx: CompileContext): ConfigFile[] {
+  const byPath = new Map<string, ConfigFile>();
+  for (const [entry, k] of entries) {
+    const expansion = expandConfigFile(ctx.dir, entry);
+    if ('problem' in expansion) ctx.report([...at, 'files', k], expansion.problem);
+    else for (const file of expansion.files) if (!byPath.has(file.path)) byPath.set(file.path, file);
+  }
+  return [...byPath.values()];
+}
+
+function compileRetries(job: Partial<RawJob>, at: ConfigPath, ctx: CompileContext): RetryPolicy {
+  const retries = job.retries ?? 0;
+  if (typeof retries === 'number') {
+    return {
+      limit: retries,
+      backoffMs: parseDuration(DEFAULT_BACKOFF),
+      maxBackoffMs: parseDuration(DEFAULT_MAX_BACKOFF),
+    };
+  }
+  const policy = {
+    limit: retries.limit,
+    backoffMs: parseDuration(retries.backoff ?? DEFAULT_BACKOFF),
+    maxBackoffMs: parseDuration(retries.maxBackoff ?? DEFAULT_MAX_BACKOFF),
+  };
+  if (policy.maxBackoffMs < policy.backoffMs) {
+    const where = retries.maxBackoff !== undefined ? 'maxBackoff' : 'backoff';
+    ctx.report([...at, 'retries', where], '"maxBackoff" must not be shorter than "backoff"');
+  }
+  return policy;
+}

@@ -1,0 +1,216 @@
+/**
+ * The shape of a config file as JSON Schema (TypeBox), validated by ajv before anything is
+ * compiled. `expect` is our own annotation keyword: the human wording of what a value must be,
+ * used in error messages instead of ajv's generic text (see validate.ts).
+ *
+ * Unions are written so their branches differ by JSON type (string | integer | map), which lets
+ * the error reporter pick the branch the user meant from the value's type.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { DURATION_PATTERN, SIZE_PATTERN } from './units.js';
+
+export const JOB_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+export const JOB_NAME_MAX_LENGTH = 52;
+export const SOURCE_TYPES = ['amqp', 'stomp', 'nats'] as const;
+export const EXECUTOR_TYPES = ['process', 'container', 'kubernetes'] as const;
+
+function StringEnum<const T extends readonly string[]>(values: T, expect?: string) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(expect ? { expect } : {}) });
+}
+
+const DURATION_EXPECT = 'a duration like 30s, 10m, 1h';
+const Duration = Type.Union(
+  [
+    Type.String({ pattern: DURATION_PATTERN, expect: DURATION_EXPECT }),
+    Type.Integer({ minimum: 0, expect: DURATION_EXPECT }),
+  ],
+  { expect: DURATION_EXPECT },
+);
+
+const SIZE_EXPECT = 'a size like 1MiB, 512KiB or a number of bytes';
+const Size = Type.Union(
+  [Type.String({ pattern: SIZE_PATTERN, expect: SIZE_EXPECT }), Type.Integer({ minimum: 1, expect: SIZE_EXPECT })],
+  { expect: SIZE_EXPECT },
+);
+
+const Text = (expect = 'a non-empty string') => Type.String({ minLength: 1, expect });
+
+/** YAML turns `8080` and `true` into numbers and booleans; where a string is meant, take them. */
+const ScalarText = (expect: string) =>
+  Type.Union([Type.String({ expect }), Type.Number({ expect }), Type.Boolean({ expect })], { expect });
+
+const Tls = Type.Object(
+  {
+    ca: Type.Optional(Text('a path or PEM text')),
+    cert: Type.Optional(Text('a path or PEM text')),
+    key: Type.Optional(Text('a path or PEM text')),
+    passphrase: Type.Optional(Type.String()),
+    servername: Type.Optional(Text()),
+    rejectUnauthorized: Type.Optional(Type.Boolean({ expect: 'true or false' })),
+  },
+  { additionalProperties: false },
+);
+
+/** Broker connection settings. Explicit keys catch typos; rarely used knobs go in `options`. */
+export const SourceSchema = Type.Object(
+  {
+    type: StringEnum(SOURCE_TYPES),
+    url: Type.Optional(Text('a URL like amqp://host:5672')),
+    urls: Type.Optional(Type.Array(Text('a URL'), { minItems: 1, expect: 'a list of at least one URL' })),
+    login: Type.Optional(Type.String()),
+    passcode: Type.Optional(Type.String()),
+    username: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String()),
+    token: Type.Optional(Type.String()),
+    vhost: Type.Optional(Type.String()),
+    clientId: Type.Optional(Text()),
+    prefetch: Type.Optional(Type.Integer({ minimum: 1, expect: 'a whole number ≥ 1' })),
+    heartbeatMs: Type.Optional(Type.Integer({ minimum: 0, expect: 'a whole number of milliseconds ≥ 0' })),
+    reconnectDelayMs: Type.Optional(Type.Integer({ minimum: 0, expect: 'a whole number of milliseconds ≥ 0' })),
+    ackWaitMs: Type.Optional(Type.Integer({ minimum: 1, expect: 'a whole number of milliseconds ≥ 1' })),
+    stream: Type.Optional(Text()),
+    durable: Type.Optional(
+      Type.Union([Type.String({ minLength: 1 }), Type.Boolean()], { expect: 'a consumer name or true/false' }),
+    ),
+    tls: Type.Optional(Tls),
+    options: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { expect: 'a map of extra settings' })),
+  },
+  { additionalProperties: false },
+);
+
+/** Executors take type-specific settings that their own code validates. */
+export const ExecutorSchema = Type.Object({ type: StringEnum(EXECUTOR_TYPES) }, { additionalProperties: true });
+
+export const JsonPathMatchSchema = Type.Object(
+  {
+    property: Text('a JSONPath like $.data.test.teststrategy'),
+    match: ScalarText('the value to compare with, like health'),
+  },
+  { additionalProperties: false },
+);
+
+export const TriggerSchema = Type.Object(
+  {
+    source: Text('a source name like http'),
+    topic: Type.Optional(Text('a topic, queue or subject name (wildcards allowed)')),
+    type: Type.Optional(Text('a CloudEvents type like sh.keptn.event.*.triggered')),
+    if: Type.Optional(Text('a CEL expression (a string)')),
+    jsonpath: Type.Optional(JsonPathMatchSchema),
+    schedule: Type.Optional(Text('a cron expression like "0 9 * * 1"')),
+  },
+  { additionalProperties: false, expect: 'a map like { source: http }' },
+);
+
+const ENV_VALUE_EXPECT =
+  'a string, ${{ <CEL> }}, { jsonpath: "$.x" }, { fromEnv: NAME } or { secret: NAME, key: KEY }';
+export const EnvReferenceSchema = Type.Object(
+  {
+    jsonpath: Type.Optional(Text('a JSONPath like $.data.x')),
+    fromEnv: Type.Optional(Text('an environment variable name')),
+    secret: Type.Optional(Text('a secret name')),
+    key: Type.Optional(Text('a key in the secret')),
+  },
+  { additionalProperties: false, expect: ENV_VALUE_EXPECT },
+);
+const EnvValue = Type.Union(
+  [
+    Type.String({ expect: ENV_VALUE_EXPECT }),
+    Type.Number({ expect: ENV_VALUE_EXPECT }),
+    Type.Boolean({ expect: ENV_VALUE_EXPECT }),
+    EnvReferenceSchema,
+  ],
+  { expect: ENV_VALUE_EXPECT },
+);
+
+const RETRIES_EXPECT = 'a whole number ≥ 0 or { limit, backoff, maxBackoff }';
+const Retries = Type.Union(
+  [
+    Type.Integer({ minimum: 0, expect: RETRIES_EXPECT }),
+    Type.Object(
+      {
+        limit: Type.Integer({ minimum: 0, expect: 'a whole number ≥ 0' }),
+        backoff: Type.Optional(Duration),
+        maxBackoff: Type.Optional(Duration),
+      },
+      { additionalProperties: false, expect: RETRIES_EXPECT },
+    ),
+  ],
+  { expect: RETRIES_EXPECT },
+);
+
+const COMMAND_EXPECT = 'a program name or a list like [make, test]';
+
+export const JobSchema = Type.Object(
+  {
+    name: Type.String({
+      pattern: JOB_NAME_PATTERN,
+      maxLength: JOB_NAME_MAX_LENGTH,
+      expect: `a name of lowercase letters, digits and "-" (at most ${JOB_NAME_MAX_LENGTH}, not starting or ending with "-")`,
+    }),
+    description: Type.Optional(Type.String()),
+    on: Type.Array(TriggerSchema, { minItems: 1, expect: 'a list of at least one trigger' }),
+    executor: Type.Optional(Text('an executor name')),
+    command: Type.Optional(
+      Type.Union(
+        [
+          Type.String({ minLength: 1, expect: COMMAND_EXPECT }),
+          Type.Array(ScalarText('a string'), { minItems: 1, expect: COMMAND_EXPECT }),
+        ],
+        { expect: COMMAND_EXPECT },
+      ),
+    ),
+    args: Type.Optional(Type.Array(ScalarText('a string'), { expect: 'a list of strings' })),
+    script: Type.Optional(Text('a shell script (a string)')),
+    image: Type.Optional(Text('a container image like registry.access.redhat.com/ubi9')),
+    env: Type.Optional(Type.Record(Type.String(), EnvValue, { expect: 'a map of NAME: value' })),
+    files: Type.Optional(Type.Array(Text('a path'), { expect: 'a list of paths' })),
+    workingDir: Type.Optional(Text('a folder path')),
+    timeout: Type.Optional(Duration),
+    retries: Type.Optional(Retries),
+    concurrency: Type.Optional(Type.Integer({ minimum: 1, expect: 'a whole number ≥ 1' })),
+    priority: Type.Optional(Type.Integer({ expect: 'a whole number' })),
+  },
+  { additionalProperties: false, expect: 'a map like { name: build, on: [...], script: ... }' },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    sources: Type.Optional(Type.Record(Type.String(), SourceSchema, { expect: 'a map of source name: settings' })),
+    executors: Type.Optional(
+      Type.Record(Type.String(), ExecutorSchema, { expect: 'a map of executor name: settings' }),
+    ),
+    jobs: Type.Array(JobSchema, { minItems: 1, expect: 'a list of at least one job' }),
+    dispatcher: Type.Optional(
+      Type.Object(
+        {
+          concurrency: Type.Optional(Type.Integer({ minimum: 1, expect: 'a whole number ≥ 1' })),
+          shutdownGrace: Type.Optional(Duration),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    limits: Type.Optional(
+      Type.Object(
+        { maxMessageSize: Type.Optional(Size), maxLogSize: Type.Optional(Size) },
+        { additionalProperties: false },
+      ),
+    ),
+    store: Type.Optional(
+      Type.Object({ synchronous: Type.Optional(StringEnum(['normal', 'full'])) }, { additionalProperties: false }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    // `x-...` keys are free for YAML anchors shared by jobs (`<<: *defaults`), as in Compose files.
+    patternProperties: { '^x-': {} },
+    expect: 'a map with at least "jobs"',
+  },
+);
+
+export type RawConfig = Static<typeof ConfigSchema>;
+export type RawSource = Static<typeof SourceSchema>;
+export type RawExecutor = Static<typeof ExecutorSchema>;
+export type RawJob = Static<typeof JobSchema>;
+export type RawTrigger = Static<typeof TriggerSchema>;
+export type RawEnvReference = Static<typeof EnvReferenceSchema>;
+export type RawEnvValue = Static<typeof EnvValue>;

@@ -1,0 +1,378 @@
+/**
+ * The dispatcher moves runs through their lifecycle (see the state machine in core/run.ts):
+ *
+ *   claim (store: queued → starting) ──► build spec ──► executor.start ──► markRunning
+ *        ──► attempt.done ──► finishAttempt (final, or queued again after a backoff)
+ *
+ * It respects a global concurrency limit and each job's own, and claims highest priority first,
+ * then oldest. It never polls for new work: the inbox wakes it when runs are committed, a timer
+ * wakes it when the earliest backed-off run becomes available, and a finished attempt wakes it
+ * because capacity was freed. One pump runs at a time; wakes during a pump schedule one more.
+ *
+ * Timeouts and cancellation are the dispatcher's: it asks the attempt to stop and records why.
+ * At start-up it reconciles runs left `starting`/`running` by a crashed process: the executor
+ * either adopts the attempt (watches it to the end) or reports it lost, and the run is retried
+ * if attempts remain, else marked failed.
+ */
+import type { Logger } from 'pino';
+import type { CompiledJob } from '../config/types.js';
+import { ConflictError, errorMessage, NotFoundError, PermanentError } from '../core/errors.js';
+import { FINAL_STATUSES, type RunRecord } from '../core/run.js';
+import type { Attempt, AttemptResult, CapturedLog, Executor, StopReason } from '../executors/executor.js';
+import { buildRunSpec } from '../matching/run-spec.js';
+import type { AttemptEnd, Store } from '../store/store.js';
+import { retryDelayMs } from './backoff.js';
+
+export type RunEvent =
+  | { readonly type: 'run.started'; readonly run: RunRecord; readonly at: number }
+  | { readonly type: 'run.finished'; readonly run: RunRecord; readonly at: number };
+
+export interface DispatcherOptions {
+  readonly store: Store;
+  readonly jobs: ReadonlyMap<string, CompiledJob>;
+  readonly executors: ReadonlyMap<string, Executor>;
+  readonly concurrency: number;
+  readonly logger: Logger;
+  /** jobwire's own environment, for `fromEnv` values. */
+  readonly processEnv: NodeJS.ProcessEnv;
+  /** High-resolution wall clock in ms; injectable for tests and benchmarks. */
+  readonly now?: () => number;
+  readonly onEvent?: (event: RunEvent) => void;
+}
+
+interface ActiveAttempt {
+  readonly run: RunRecord;
+  readonly job: CompiledJob | undefined;
+  attempt?: Attempt;
+  /** Why the dispatcher asked the attempt to stop, if it did. */
+  stopReason?: StopReason;
+  timer?: NodeJS.Timeout;
+  readonly finished: Promise<void>;
+}
+
+export class Dispatcher {
+  private readonly active = new Map<string, ActiveAttempt>();
+  private readonly activePerJob = new Map<string, number>();
+  private pumping = false;
+  private pumpAgain = false;
+  private wakeScheduled = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryTimerAt = Infinity;
+  private state: 'idle' | 'running' | 'draining' | 'stopped' = 'idle';
+  private readonly now: () => number;
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.now = options.now ?? (() => performance.timeOrigin + performance.now());
+  }
+
+  get isRunning(): boolean {
+    return this.state === 'running';
+  }
+
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  /** Reconciles runs orphaned by a previous process, then starts dispatching. */
+  async start(): Promise<void> {
+    if (this.state !== 'idle') throw new ConflictError(`dispatcher is ${this.state}`);
+    await this.reconcile();
+    this.state = 'running';
+    this.wake();
+  }
+
+  /** Asks for a pump soon; cheap and safe to call often. */
+  wake(): void {
+    if (this.wakeScheduled || this.state !== 'running') return;
+    this.wakeScheduled = true;
+    queueMicrotask(() => {
+      this.wakeScheduled = false;
+      void this.pump();
+    });
+  }
+
+  /** Cancels a queued run at once, or stops an active one. Throws for unknown or finished runs. */
+  async cancel(runId: string): Promise<RunRecord> {
+    const active = this.active.get(runId);
+    if (active !== undefined) {
+      this.stopAttempt(active, 'cancel');
+      await active.finished;
+      return this.mustGet(runId);
+    }
+    const cancelled = await this.options.store.cancelQueued(runId, 'cancelled by request', this.now());
+    if (cancelled !== undefined) return cancelled;
+    const run = await this.mustGet(runId);
+    throw new ConflictError(`run ${runId} is ${run.status}; only queued or running runs can be cancelled`);
+  }
+
+  /** Queues a finished run again with one more attempt. */
+  async retry(runId: string): Promise<RunRecord> {
+    await this.mustGet(runId);
+    const run = await this.options.store.retryRun(runId, this.now());
+    this.wake();
+    return run;
+  }
+
+  /** Output of the attempt in flight, if the run is active here. */
+  liveLog(runId: string): { attempt: number; log: CapturedLog } | undefined {
+    const active = this.active.get(runId);
+    if (active?.attempt === undefined) return undefined;
+    return { attempt: active.run.attempts, log: active.attempt.peekLog() };
+  }
+
+  /**
+   * Stops claiming, waits up to `graceMs` for attempts in flight, then stops the rest; those
+   * are recorded as failed by the shutdown and retried on the next start if attempts remain.
+   */
+  async drain(graceMs: number): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'draining';
+    this.clearRetryTimer();
+    const all = () => Promise.all([...this.active.values()].map((active) => active.finished));
+    let graceTimer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'grace'>((resolve) => {
+      graceTimer = setTimeout(() => resolve('grace'), graceMs);
+    });
+    const outcome = await Promise.race([all().then(() => 'done' as const), graceOver]);
+    clearTimeout(graceTimer);
+    if (outcome === 'grace') {
+      for (const active of this.active.values()) this.stopAttempt(active, 'shutdown');
+      await all();
+    }
+    this.state = 'stopped';
+  }
+
+  private async mustGet(runId: string): Promise<RunRecord> {
+    const run = await this.options.store.getRun(runId);
+    if (run === undefined) throw new NotFoundError(`no run ${runId}`);
+    return run;
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        await this.claimAndLaunch();
+      } while (this.pumpAgain && this.state === 'running');
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'dispatcher could not claim runs; trying again in 1s');
+      this.scheduleRetryWake(this.now() + 1000);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async claimAndLaunch(): Promise<void> {
+    const { store, jobs, concurrency } = this.options;
+    for (;;) {
+      const free = concurrency - this.active.size;
+      if (free <= 0 || this.state !== 'running') return;
+      // A job at its limit is excluded; a job with some room left caps the batch so that one
+      // claim can never hand out more runs of it than it may still start.
+      const excludeJobs: string[] = [];
+      let limit = free;
+      for (const job of jobs.values()) {
+        if (job.concurrency === undefined) continue;
+        const room = job.concurrency - (this.activePerJob.get(job.name) ?? 0);
+        if (room <= 0) excludeJobs.push(job.name);
+        else limit = Math.min(limit, room);
+      }
+      const now = this.now();
+      const claimed = await store.claimRuns({ now, limit, excludeJobs });
+      for (const run of claimed) this.launch(run);
+      if (claimed.length < limit) {
+        const next = await store.nextAvailableAt();
+        if (next !== undefined && next > now) this.scheduleRetryWake(next);
+        return;
+      }
+    }
+  }
+
+  private scheduleRetryWake(at: number): void {
+    if (at >= this.retryTimerAt) return;
+    this.clearRetryTimer();
+    this.retryTimerAt = at;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.retryTimerAt = Infinity;
+      this.wake();
+    }, Math.max(0, at - this.now()));
+    this.retryTimer.unref();
+  }
+
+  private clearRetryTimer(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.retryTimerAt = Infinity;
+  }
+
+  private track(run: RunRecord, body: (active: ActiveAttempt) => Promise<void>): void {
+    let resolveFinished!: () => void;
+    const finished = new Promise<void>((resolve) => {
+      resolveFinished = resolve;
+    });
+    const active: ActiveAttempt = { run, job: this.options.jobs.get(run.job), finished };
+    this.active.set(run.id, active);
+    this.activePerJob.set(run.job, (this.activePerJob.get(run.job) ?? 0) + 1);
+    void body(active)
+      .catch((error: unknown) => {
+        this.options.logger.error({ err: error, runId: run.id, correlationId: run.correlationId }, 'run bookkeeping failed');
+      })
+      .finally(() => {
+        if (active.timer !== undefined) clearTimeout(active.timer);
+        this.active.delete(run.id);
+        this.activePerJob.set(run.job, (this.activePerJob.get(run.job) ?? 1) - 1);
+        resolveFinished();
+        this.wake();
+      });
+  }
+
+  private launch(run: RunRecord): void {
+    this.track(run, async (active) => {
+      const log = this.runLogger(run);
+      const job = active.job;
+      if (job === undefined) {
+        await this.finish(active, { kind: 'error', error: new PermanentError(`job "${run.job}" is no longer defined`), log: EMPTY_LOG });
+        return;
+      }
+      const executor = this.options.executors.get(job.executor);
+      if (executor === undefined) {
+        await this.finish(active, { kind: 'error', error: new PermanentError(`executor "${job.executor}" is not available`), log: EMPTY_LOG });
+        return;
+      }
+      let attempt: Attempt;
+      try {
+        const message = await this.options.store.getMessage(run.source, run.messageId);
+        if (message === undefined) throw new PermanentError(`message ${run.messageId} of run ${run.id} is missing from the store`);
+        const spec = buildRunSpec(job, message, { runId: run.id, attempt: run.attempts }, this.options.processEnv);
+        attempt = await executor.start(spec);
+      } catch (error) {
+        log.warn({ err: error }, 'run could not start');
+        await this.finish(active, { kind: 'error', error: toError(error), log: EMPTY_LOG });
+        return;
+      }
+      active.attempt = attempt;
+      const startedAt = this.now();
+      if (active.stopReason !== undefined) attempt.stop(active.stopReason);
+      if (job.timeoutMs !== undefined) {
+        active.timer = setTimeout(() => this.stopAttempt(active, 'timeout'), job.timeoutMs);
+      }
+      const running = await this.options.store.markRunning(run.id, attempt.handle, startedAt);
+      log.info({ handle: attempt.handle, attempt: run.attempts }, 'run started');
+      this.options.onEvent?.({ type: 'run.started', run: running, at: startedAt });
+      await this.finish(active, await attempt.done);
+    });
+  }
+
+  private stopAttempt(active: ActiveAttempt, reason: StopReason): void {
+    if (active.stopReason !== undefined) return;
+    active.stopReason = reason;
+    active.attempt?.stop(reason);
+  }
+
+  /** Records how the attempt ended and whether the run is retried. */
+  private async finish(active: ActiveAttempt, result: AttemptResult): Promise<void> {
+    const { run, job } = active;
+    const now = this.now();
+    const end = decideEnd(result, active.stopReason, job);
+    const retryable = (end.status === 'failed' || end.status === 'timed_out') && !(result.kind === 'error' && result.error instanceof PermanentError);
+    const retryAt =
+      retryable && job !== undefined && run.attempts < run.maxAttempts
+        ? active.stopReason === 'shutdown'
+          ? now
+          : now + retryDelayMs(job.retries, run.attempts)
+        : undefined;
+    const record = await this.options.store.finishAttempt(run.id, {
+      ...end,
+      finishedAt: now,
+      log: { attempt: run.attempts, ...result.log },
+      ...(retryAt === undefined ? {} : { retryAt }),
+    });
+    const log = this.runLogger(run);
+    if (record.status === 'queued') {
+      log.warn({ reason: end.reason, attempt: run.attempts, retryInMs: Math.round((retryAt ?? now) - now) }, 'run attempt failed; retrying');
+      if (retryAt !== undefined) this.scheduleRetryWake(retryAt);
+    } else {
+      log.info({ status: record.status, exitCode: record.exitCode, reason: record.reason, attempts: record.attempts }, 'run finished');
+    }
+    if (FINAL_STATUSES.has(record.status)) this.options.onEvent?.({ type: 'run.finished', run: record, at: now });
+  }
+
+  /** Start-up: adopt or settle the runs a previous process left in flight. */
+  private async reconcile(): Promise<void> {
+    const orphans = await this.options.store.activeRuns();
+    for (const run of orphans) {
+      const log = this.runLogger(run);
+      const executor = this.options.executors.get(run.executor);
+      const recovered = executor === undefined
+        ? { kind: 'lost' as const, reason: `executor "${run.executor}" is no longer configured` }
+        : await executor.recover(run).catch((error: unknown) => ({ kind: 'lost' as const, reason: `recovery failed: ${errorMessage(error)}` }));
+      if (recovered.kind === 'adopted') {
+        log.info({ handle: recovered.attempt.handle }, 'adopted a run left in flight by a previous process');
+        this.track(run, async (active) => {
+          active.attempt = recovered.attempt;
+          await this.finish(active, await recovered.attempt.done);
+        });
+        continue;
+      }
+      const job = this.options.jobs.get(run.job);
+      const retryAt = job !== undefined && run.attempts < run.maxAttempts ? this.now() : undefined;
+      const record = await this.options.store.finishAttempt(run.id, {
+        status: 'failed',
+        exitCode: null,
+        reason: recovered.reason,
+        finishedAt: this.now(),
+        log: null,
+        ...(retryAt === undefined ? {} : { retryAt }),
+      });
+      log.warn({ reason: recovered.reason, status: record.status }, record.status === 'queued' ? 'orphaned run retried' : 'orphaned run marked failed');
+    }
+  }
+
+  private runLogger(run: RunRecord): Logger {
+    return this.options.logger.child({ correlationId: run.correlationId, runId: run.id, job: run.job });
+  }
+}
+
+const EMPTY_LOG: CapturedLog = { text: '', droppedBytes: 0, totalBytes: 0 };
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+function formatMs(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+/** Maps an executor result and the dispatcher's own stop request to the run's new state. */
+export function decideEnd(
+  result: AttemptResult,
+  stopReason: StopReason | undefined,
+  job: CompiledJob | undefined,
+): Pick<AttemptEnd, 'status' | 'exitCode' | 'reason'> {
+  if (stopReason === 'timeout') {
+    return { status: 'timed_out', exitCode: null, reason: `timed out after ${formatMs(job?.timeoutMs ?? 0)}` };
+  }
+  if (stopReason === 'cancel') return { status: 'cancelled', exitCode: null, reason: 'cancelled by request' };
+  if (stopReason === 'shutdown') return { status: 'failed', exitCode: null, reason: 'stopped by jobwire shutdown' };
+  switch (result.kind) {
+    case 'exited':
+      return result.exitCode === 0
+        ? { status: 'succeeded', exitCode: 0, reason: null }
+        : { status: 'failed', exitCode: result.exitCode, reason: `exit code ${result.exitCode}` };
+    case 'signaled':
+      return { status: 'failed', exitCode: null, reason: `killed by ${result.signal}` };
+    case 'stopped':
+      return { status: 'failed', exitCode: null, reason: 'stopped' };
+    case 'error':
+      return { status: 'failed', exitCode: null, reason: result.error.message };
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The arrow from the dispatcher to a runtime. An executor turns a fully resolved RunSpec into a
+ * running attempt and reports how it ended; the dispatcher owns retries, timeouts (it calls
+ * `stop`) and state. A new runtime is one file implementing `Executor`.
+ */
+import type { RunRecord } from '../core/run.js';
+
+/** A file placed in the run's working directory. */
+export interface RunFile {
+  /** Path relative to the working directory (kept from the config's folder layout). */
+  readonly path: string;
+  /** Absolute path it is copied from, or inline content. */
+  readonly from?: string;
+  readonly content?: string;
+}
+
+/** Everything an attempt needs, resolved: no expression is evaluated past this point. */
+export interface RunSpec {
+  readonly runId: string;
+  readonly job: string;
+  readonly attempt: number;
+  readonly messageId: string;
+  readonly source: string;
+  readonly correlationId: string;
+  /** argv: `command`+`args`, or `["bash", "-c", script]`. Never contains message data. */
+  readonly argv: readonly string[];
+  /** Job env (literals, evaluated expressions, JSONPath values, secrets) plus JOBWIRE_* vars. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly files: readonly RunFile[];
+  /** The normalized message as JSON; written to a file whose path is in JOBWIRE_MESSAGE. */
+  readonly messageJson: string;
+  /** Absolute working directory chosen by the job, or undefined for a fresh per-run folder. */
+  readonly workingDir?: string;
+  readonly image?: string;
+  readonly timeoutMs?: number;
+}
+
+export interface CapturedLog {
+  readonly text: string;
+  readonly droppedBytes: number;
+  readonly totalBytes: number;
+}
+
+/** How an attempt ended, from the runtime's point of view. */
+export type AttemptResult =
+  | { readonly kind: 'exited'; readonly exitCode: number; readonly log: CapturedLog }
+  | { readonly kind: 'signaled'; readonly signal: string; readonly log: CapturedLog }
+  /** Stopped on request (timeout, cancel, shutdown): the dispatcher knows which. */
+  | { readonly kind: 'stopped'; readonly log: CapturedLog }
+  | { readonly kind: 'error'; readonly error: Error; readonly log: CapturedLog };
+
+export type StopReason = 'timeout' | 'cancel' | 'shutdown';
+
+export interface Attempt {
+  /** Executor-specific handle stored with the run (pid, Kubernetes Job name). */
+  readonly handle: string;
+  readonly done: Promise<AttemptResult>;
+  /** Ask the attempt to stop (kill the process group, delete the Job). Idempotent. */
+  stop(reason: StopReason): void;
+  /** Output captured so far, for live log views. */
+  peekLog(): CapturedLog;
+}
+
+/** What an executor found of an attempt left in flight by a previous jobwire process. */
+export type RecoveredAttempt =
+  | { readonly kind: 'adopted'; readonly attempt: Attempt }
+  | { readonly kind: 'lost'; readonly reason: string };
+
+export interface Executor {
+  readonly name: string;
+  readonly type: string;
+  /**
+   * Starts an attempt; resolves once it is really running (the process spawned, the Job
+   * created). Throws PermanentError when the spec cannot run at all, RetryableError when it may
+   * work later.
+   */
+  start(spec: RunSpec): Promise<Attempt>;
+  /** Finds an attempt of `run` that a crashed jobwire left behind. */
+  recover(run: RunRecord): Promise<RecoveredAttempt>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,75 @@
+/**
+ * Renders a job definition and a message into the RunSpec an executor receives: argv, the
+ * resolved environment, files. This is the only place message data flows into a run, and it
+ * flows only into environment values and the message file — argv comes from the config alone.
+ */
+import { celValueToEnvString } from '../config/expressions.js';
+import type { CompiledJob, EnvValue } from '../config/types.js';
+import { errorMessage, PermanentError } from '../core/errors.js';
+import { messageView, type Message, type MessageView } from '../core/message.js';
+import type { RunSpec } from '../executors/executor.js';
+import { jsonPathText, jsonPathValues } from './matcher.js';
+
+export interface RunIdentity {
+  readonly runId: string;
+  readonly attempt: number;
+}
+
+/** Throws PermanentError when an env value cannot be resolved for this message. */
+export function buildRunSpec(job: CompiledJob, message: Message, run: RunIdentity, processEnv: NodeJS.ProcessEnv): RunSpec {
+  const view = messageView(message);
+  const env: Record<string, string> = {};
+  for (const entry of job.env) {
+    try {
+      env[entry.name] = resolveEnvValue(entry.value, view, message, processEnv);
+    } catch (error) {
+      throw new PermanentError(`env ${entry.name}: ${errorMessage(error).split('\n')[0]}`, { cause: error });
+    }
+  }
+  Object.assign(env, {
+    JOBWIRE_RUN_ID: run.runId,
+    JOBWIRE_JOB: job.name,
+    JOBWIRE_ATTEMPT: String(run.attempt),
+    JOBWIRE_MESSAGE_ID: message.id,
+    JOBWIRE_SOURCE: message.source,
+    JOBWIRE_TOPIC: message.topic,
+    JOBWIRE_CORRELATION_ID: message.correlationId,
+    ...(message.cloudEvent === undefined ? {} : { JOBWIRE_EVENT_TYPE: message.cloudEvent.type }),
+  });
+  return {
+    runId: run.runId,
+    job: job.name,
+    attempt: run.attempt,
+    messageId: message.id,
+    source: message.source,
+    correlationId: message.correlationId,
+    argv: job.argv,
+    env,
+    files: job.files.map((file) => ({ path: file.path, from: file.absolutePath })),
+    messageJson: JSON.stringify(view),
+    ...(job.workingDir === undefined ? {} : { workingDir: job.workingDir }),
+    ...(job.image === undefined ? {} : { image: job.image }),
+    ...(job.timeoutMs === undefined ? {} : { timeoutMs: job.timeoutMs }),
+  };
+}
+
+function resolveEnvValue(value: EnvValue, view: MessageView, message: Message, processEnv: NodeJS.ProcessEnv): string {
+  switch (value.kind) {
+    case 'literal':
+      return value.value;
+    case 'expression':
+      return celValueToEnvString(value.expression.evaluate(view));
+    case 'jsonpath': {
+      const values = jsonPathValues(value.path, message.body);
+      if (values.length === 0) throw new Error(`${value.path} matched nothing in the message`);
+      return jsonPathText(values[0]);
+    }
+    case 'fromEnv': {
+      const found = processEnv[value.name];
+      if (found === undefined) throw new Error(`fromEnv: ${value.name} is not set in jobwire's environment`);
+      return found;
+    }
+    case 'secret':
+      throw new Error(`secret ${value.name}/${value.key} can only be resolved by the kubernetes executor`);
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The built-in `cron` source: fires a message on every tick of each schedule the job
+ * definitions reference (`on: [{ source: cron, schedule: "0 9 * * 1" }]`), using croner.
+ *
+ * A schedule may start with `CRON_TZ=<zone> ` (as in Kubernetes CronJobs and cronie) to tick in
+ * that time zone; otherwise the machine's zone is used. The message's topic is the schedule as
+ * written, so each tick triggers exactly the jobs on that schedule; its id is the schedule plus
+ * the scheduled time, so a tick is recorded (and runs) once even if delivered twice. Ticks
+ * missed while jobwire was down are not caught up.
+ */
+import { Cron } from 'croner';
+import type { Logger } from 'pino';
+import { errorMessage, InvalidInputError } from '../core/errors.js';
+import type { DeliverFn, Source, SourceStatus } from './source.js';
+
+export interface ParsedSchedule {
+  readonly pattern: string;
+  readonly timezone?: string;
+}
+
+/** Splits an optional `CRON_TZ=zone` prefix off and checks the pattern and zone. */
+export function parseSchedule(schedule: string): ParsedSchedule {
+  const match = /^\s*(?:CRON_TZ|TZ)=(\S+)\s+(.+)$/.exec(schedule);
+  const parsed: ParsedSchedule = match === null ? { pattern: schedule.trim() } : { pattern: match[2]!.trim(), timezone: match[1]! };
+  try {
+    // Constructing a paused Cron validates both; nothing is scheduled.
+    new Cron(parsed.pattern, { paused: true, ...(parsed.timezone === undefined ? {} : { timezone: parsed.timezone }) }).stop();
+  } catch (error) {
+    throw new InvalidInputError(`invalid schedule "${schedule}": ${errorMessage(error)}`, { cause: error });
+  }
+  return parsed;
+}
+
+export class CronSource implements Source {
+  readonly name = 'cron';
+  readonly type = 'cron';
+  private readonly crons: Cron[] = [];
+  private state: SourceStatus = { state: 'starting' };
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(private readonly logger: Logger) {}
+
+  async start(schedules: readonly string[], deliver: DeliverFn): Promise<void> {
+    for (const schedule of schedules) {
+      const { pattern, timezone } = parseSchedule(schedule);
+      const cron = new Cron(pattern, { ...(timezone === undefined ? {} : { timezone }) }, (self: Cron) => {
+        const scheduledAt = (self.currentRun() ?? new Date()).toISOString();
+        const delivery = this.fire(schedule, scheduledAt, deliver);
+        this.inFlight.add(delivery);
+        void delivery.finally(() => this.inFlight.delete(delivery));
+      });
+      this.crons.push(cron);
+      this.logger.info({ source: 'cron', schedule, next: cron.nextRun()?.toISOString() ?? null }, 'schedule armed');
+    }
+    this.state = { state: 'connected', since: Date.now() };
+  }
+
+  private async fire(schedule: string, scheduledAt: string, deliver: DeliverFn): Promise<void> {
+    const id = `${schedule}@${scheduledAt}`;
+    try {
+      await deliver({
+        message: {
+          id,
+          source: 'cron',
+          topic: schedule,
+          headers: {},
+          body: { schedule, scheduledAt },
+          correlationId: id,
+          receivedAt: Date.now(),
+        },
+      });
+    } catch (error) {
+      this.logger.error({ err: error, source: 'cron', schedule, correlationId: id }, 'scheduled message could not be recorded');
+    }
+  }
+
+  status(): SourceStatus {
+    return this.state;
+  }
+
+  async stop(): Promise<void> {
+    for (const cron of this.crons) cron.stop();
+    this.crons.length = 0;
+    await Promise.all(this.inFlight);
+    this.state = { state: 'stopped' };
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * Builds a Source for each configured source. Each broker type is one file implementing
+ * `Source`; this table is the only place that knows them all.
+ */
+import type { Logger } from 'pino';
+import type { CompiledConfig, SourceDefinition } from '../config/types.js';
+import type { Source } from './source.js';
+
+export type SourceFactory = (definition: SourceDefinition, context: { readonly logger: Logger }) => Source;
+
+/** Broker adapters by `type`. */
+const FACTORIES: ReadonlyMap<string, SourceFactory> = new Map<string, SourceFactory>();
+
+export function createSources(config: CompiledConfig, context: { readonly logger: Logger }): Source[] {
+  const sources: Source[] = [];
+  for (const definition of config.sources.values()) {
+    const factory = FACTORIES.get(definition.type);
+    if (factory === undefined) {
+      // The source stays usable for replays (POST /v1/messages naming it), but nothing consumes
+      // from its broker: say so loudly rather than pretend to listen.
+      const { file, line, col } = definition.position;
+      context.logger.error(
+        { source: definition.name, type: definition.type, at: `${file}:${line}:${col}` },
+        `source type ${definition.type} has no adapter in this version: nothing is consumed from it; messages can still be replayed through POST /v1/messages`,
+      );
+      continue;
+    }
+    sources.push(factory(definition, context));
+  }
+  return sources;
+}

@@ -1,0 +1,30 @@
+/**
+ * The arrow from a message bus into jobwire. A source turns what its broker delivers into
+ * Messages and hands each to `deliver`; it acknowledges the broker only after `deliver`
+ * resolves (the message and its runs are committed), and rejects/dead-letters when `deliver`
+ * throws InvalidInputError. A new broker is one file implementing `Source`.
+ */
+import type { Message } from '../core/message.js';
+
+export type SourceStatus =
+  | { readonly state: 'starting' }
+  | { readonly state: 'connected'; readonly since: number }
+  | { readonly state: 'reconnecting'; readonly attempt: number; readonly lastError: string; readonly nextTryAt: number }
+  | { readonly state: 'stopped' };
+
+export interface Delivery {
+  readonly message: Message;
+}
+
+/** Commits a message and its runs; resolves when it is safe to acknowledge the broker. */
+export type DeliverFn = (delivery: Delivery) => Promise<void>;
+
+export interface Source {
+  readonly name: string;
+  readonly type: string;
+  /** Subscribes to `topics` (the ones the job definitions reference) and starts delivering. */
+  start(topics: readonly string[], deliver: DeliverFn): Promise<void>;
+  status(): SourceStatus;
+  /** Stops consuming, lets in-flight deliveries finish, closes; unacked messages return to the broker. */
+  stop(): Promise<void>;
+}

@@ -1,0 +1,181 @@
+/**
+ * SQL for the `runs` table: the queue and the history in one.
+ *
+ * Every state change is a single `UPDATE … WHERE <key> AND status IN (allowed) RETURNING …`:
+ * the guard on the current status is part of the write, so a transition that is no longer legal
+ * (another process got there first) changes nothing, and the caller turns "no row" into
+ * NotFoundError or ConflictError. The legal transitions are the state machine in core/run.ts.
+ *
+ * Claiming walks the `runs_claim` partial index (queued runs by priority DESC, seq) and stops
+ * after `limit` matches. Queued runs still waiting out a retry backoff are skipped while walking,
+ * which is cheap as long as backoffs are a minority of the queue (they are: a retry waits, a
+ * new run does not).
+ */
+
+/** Every column, in the order of `RunRow`: used by SELECT and RETURNING alike. */
+const RUN_COLUMNS = `seq, id, job, message_source, message_id, correlation_id, status, priority, attempts,
+  max_attempts, exit_code, reason, executor, handle, created_at, available_at, started_at, finished_at`;
+
+export interface InsertRunParams {
+  readonly id: string;
+  readonly job: string;
+  readonly source: string;
+  readonly messageId: string;
+  readonly correlationId: string;
+  readonly priority: number;
+  readonly maxAttempts: number;
+  readonly executor: string;
+  readonly now: number;
+}
+
+/** A new run is queued with no attempt yet, available from the moment its message arrived. */
+export const INSERT_RUN = `
+  INSERT INTO runs (id, job, message_source, message_id, correlation_id, status, priority, attempts,
+                    max_attempts, executor, created_at, available_at)
+  VALUES (@id, @job, @source, @messageId, @correlationId, 'queued', @priority, 0,
+          @maxAttempts, @executor, @now, @now)
+  RETURNING ${RUN_COLUMNS}`;
+
+export interface RunIdParams {
+  readonly id: string;
+}
+
+export const SELECT_RUN = `SELECT ${RUN_COLUMNS} FROM runs WHERE id = @id`;
+
+export interface MessageRunsParams {
+  readonly source: string;
+  readonly messageId: string;
+}
+
+export const SELECT_MESSAGE_RUNS = `
+  SELECT ${RUN_COLUMNS} FROM runs
+  WHERE message_id = @messageId AND message_source = @source ORDER BY seq`;
+
+export interface ClaimCandidatesParams {
+  readonly now: number;
+  readonly limit: number;
+}
+
+export interface ClaimCandidatesExcludingParams extends ClaimCandidatesParams {
+  /** JSON array of job names, expanded with json_each so one statement serves any list. */
+  readonly excludeJobs: string;
+}
+
+const CLAIM_ORDER = `
+  SELECT seq FROM runs INDEXED BY runs_claim
+  WHERE status = 'queued' AND available_at <= @now`;
+
+/**
+ * The runs to claim, in claim order. A separate SELECT then one UPDATE per run (in the same
+ * IMMEDIATE transaction) measured ~5x faster than `UPDATE … WHERE seq IN (SELECT … LIMIT)`, and
+ * the common case (nothing excluded) skips json_each entirely.
+ */
+export const CLAIM_CANDIDATES = `${CLAIM_ORDER}
+  ORDER BY priority DESC, seq LIMIT @limit`;
+
+export const CLAIM_CANDIDATES_EXCLUDING = `${CLAIM_ORDER}
+    AND job NOT IN (SELECT value FROM json_each(@excludeJobs))
+  ORDER BY priority DESC, seq LIMIT @limit`;
+
+export interface ClaimOneParams {
+  readonly seq: number;
+}
+
+/** Queued → starting, counting the attempt and clearing what described the previous one. */
+export const CLAIM_ONE = `
+  UPDATE runs SET status = 'starting', attempts = attempts + 1,
+    exit_code = NULL, reason = NULL, handle = NULL, started_at = NULL, finished_at = NULL
+  WHERE seq = @seq AND status = 'queued'
+  RETURNING ${RUN_COLUMNS}`;
+
+export interface MarkRunningParams {
+  readonly id: string;
+  readonly handle: string;
+  readonly startedAt: number;
+}
+
+export const MARK_RUNNING = `
+  UPDATE runs SET status = 'running', handle = @handle, started_at = @startedAt
+  WHERE id = @id AND status = 'starting'
+  RETURNING ${RUN_COLUMNS}`;
+
+export interface FinishParams {
+  readonly id: string;
+  readonly status: string;
+  readonly exitCode: number | null;
+  readonly reason: string | null;
+  readonly availableAt: number;
+  readonly finishedAt: number | null;
+}
+
+/** The caller decides final-or-retry (it needs the current attempts); this only guards and writes. */
+export const FINISH_ATTEMPT = `
+  UPDATE runs SET status = @status, exit_code = @exitCode, reason = @reason,
+    available_at = @availableAt, finished_at = @finishedAt
+  WHERE id = @id AND status IN ('starting', 'running')
+  RETURNING ${RUN_COLUMNS}`;
+
+export interface CancelParams {
+  readonly id: string;
+  readonly reason: string;
+  readonly now: number;
+}
+
+export const CANCEL_QUEUED = `
+  UPDATE runs SET status = 'cancelled', reason = @reason, exit_code = NULL, finished_at = @now
+  WHERE id = @id AND status = 'queued'
+  RETURNING ${RUN_COLUMNS}`;
+
+export interface RetryParams {
+  readonly id: string;
+  readonly now: number;
+}
+
+/** A manual retry allows exactly one more attempt, whatever the job's retry budget was. */
+export const RETRY_RUN = `
+  UPDATE runs SET status = 'queued', max_attempts = attempts + 1, available_at = @now,
+    exit_code = NULL, reason = NULL, finished_at = NULL
+  WHERE id = @id AND status IN ('succeeded', 'failed', 'timed_out', 'cancelled')
+  RETURNING ${RUN_COLUMNS}`;
+
+export const ACTIVE_RUNS = `
+  SELECT ${RUN_COLUMNS} FROM runs WHERE status IN ('starting', 'running') ORDER BY seq`;
+
+export const NEXT_AVAILABLE_AT = `
+  SELECT MIN(available_at) AS next FROM runs INDEXED BY runs_queued_available WHERE status = 'queued'`;
+
+/** Two index counts rather than one pass over the table with SUM(CASE …). */
+export const STATS = `
+  SELECT (SELECT COUNT(*) FROM runs WHERE status = 'queued') AS queued,
+         (SELECT COUNT(*) FROM runs WHERE status IN ('starting', 'running')) AS active`;
+
+/** listRuns filters, each an equality on one column with its own (column, seq) index. */
+export const LIST_FILTERS = [
+  { key: 'job', column: 'job' },
+  { key: 'status', column: 'status' },
+  { key: 'correlationId', column: 'correlation_id' },
+  { key: 'messageId', column: 'message_id' },
+] as const;
+
+export type ListFilterKey = (typeof LIST_FILTERS)[number]['key'];
+
+export type ListParams = Partial<Record<ListFilterKey, string>> & {
+  /** Keyset pagination: only runs older than this seq (MAX_SAFE_INTEGER for the first page). */
+  readonly before: number;
+  readonly limit: number;
+};
+
+/**
+ * The listRuns statement for one combination of filters (bit i set = LIST_FILTERS[i] applied).
+ * One statement per combination, prepared up front, keeps each query a plain index lookup
+ * instead of `(? IS NULL OR col = ?)` terms the planner cannot use an index for.
+ */
+export function listRunsSql(mask: number): string {
+  const terms = ['seq < @before'];
+  LIST_FILTERS.forEach((filter, bit) => {
+    if ((mask & (1 << bit)) !== 0) terms.push(`${filter.column} = @${filter.key}`);
+  });
+  return `SELECT ${RUN_COLUMNS} FROM runs WHERE ${terms.join(' AND ')} ORDER BY seq DESC LIMIT @limit`;
+}
+
+export const LIST_COMBINATIONS = 1 << LIST_FILTERS.length;

@@ -1,0 +1,275 @@
+/**
+ * The default Store: one SQLite file (WAL) in the data directory.
+ *
+ * Design:
+ * - better-sqlite3 is synchronous; each method does its work synchronously and returns a settled
+ *   promise, which fits the async Store contract and costs one microtask. A local SQLite call
+ *   takes microseconds, far less than handing it to a thread would.
+ * - Every statement is prepared once, in the constructor (statements.ts); SQL lives in
+ *   *-sql.ts files, one table each; row ↔ domain conversion in rows.ts.
+ * - Each hot-path call (acceptMessage, claimRuns, markRunning, finishAttempt) is one small
+ *   transaction touching a handful of index entries. Multi-statement writes use BEGIN IMMEDIATE:
+ *   the write lock is taken up front, so two processes on the same file queue up on
+ *   busy_timeout instead of one failing with SQLITE_BUSY when upgrading a read to a write, and a
+ *   claim can never hand the same run to both.
+ * - Legality of a transition is enforced in the UPDATE's WHERE clause (see runs-sql.ts); a
+ *   write that matched nothing is then explained by reading the run: NotFoundError when it does
+ *   not exist, ConflictError naming its current status otherwise.
+ */
+import type Database from 'better-sqlite3';
+import { ConflictError, InvalidInputError, NotFoundError } from '../../core/errors.js';
+import type { Message } from '../../core/message.js';
+import { isRunStatus, type RunLog, type RunRecord } from '../../core/run.js';
+import type {
+  AcceptResult,
+  AttemptEnd,
+  ClaimRequest,
+  NewRun,
+  RunFilter,
+  RunPage,
+  Store,
+  StoreStats,
+  StoredMessage,
+} from '../store.js';
+import { openConnection, type SynchronousMode } from './connection.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { migrate } from './migrations.js';
+import { bodyToJson, toRunLog, toRunRecord, toStoredMessage, type RunRow } from './rows.js';
+import { LIST_FILTERS, type ListParams } from './runs-sql.js';
+import { prepareStatements, type Statements } from './statements.js';
+
+export interface SqliteStoreOptions {
+  /** Database file; its directory is created when missing. `:memory:` for a throwaway store. */
+  readonly path: string;
+  /** `normal` (default) survives a crash of the process; `full` also survives power loss. */
+  readonly synchronous?: SynchronousMode;
+  /** How long to wait for another process's write lock, in ms (default 5000). */
+  readonly busyTimeoutMs?: number;
+}
+
+const ATTEMPT_END_STATUSES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'timed_out', 'cancelled']);
+const RETRYABLE_STATUSES: ReadonlySet<string> = new Set(['failed', 'timed_out']);
+
+export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
+  const synchronous = options.synchronous ?? 'normal';
+  if (synchronous !== 'normal' && synchronous !== 'full') {
+    throw new InvalidInputError(`synchronous must be "normal" or "full", not ${JSON.stringify(synchronous)}`);
+  }
+  const db = openConnection({ path: options.path, synchronous, busyTimeoutMs: options.busyTimeoutMs ?? 5000 });
+  try {
+    migrate(db);
+    return new SqliteStore(db);
+  } catch (error: unknown) {
+    db.close();
+    throw error;
+  }
+}
+
+export class SqliteStore implements Store {
+  private readonly sql: Statements;
+  private readonly acceptTx: (message: Message, matchedJobs: readonly string[], runs: readonly NewRun[]) => AcceptResult;
+  private readonly claimTx: (request: ClaimRequest) => RunRow[];
+  private readonly finishTx: (id: string, end: AttemptEnd) => RunRow;
+
+  /** Takes an open, migrated connection; use openSqliteStore. */
+  constructor(private readonly db: Database.Database) {
+    this.sql = prepareStatements(db);
+    const accept = db.transaction(this.acceptSync.bind(this));
+    const claim = db.transaction(this.claimSync.bind(this));
+    const finish = db.transaction(this.finishSync.bind(this));
+    this.acceptTx = (message, matchedJobs, runs) => accept.immediate(message, matchedJobs, runs);
+    this.claimTx = (request) => claim.immediate(request);
+    this.finishTx = (id, end) => finish.immediate(id, end);
+  }
+
+  /** The database file, for diagnostics. */
+  get path(): string {
+    return this.db.name;
+  }
+
+  async acceptMessage(message: Message, matchedJobs: readonly string[], runs: readonly NewRun[]): Promise<AcceptResult> {
+    return this.acceptTx(message, matchedJobs, runs);
+  }
+
+  async getMessage(source: string, id: string): Promise<StoredMessage | undefined> {
+    const row = this.sql.selectMessage.get({ source, id });
+    return row === undefined ? undefined : toStoredMessage(row);
+  }
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    const row = this.sql.selectRun.get({ id });
+    return row === undefined ? undefined : toRunRecord(row);
+  }
+
+  async listRuns(filter: RunFilter): Promise<RunPage> {
+    const { limit } = filter;
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new InvalidInputError(`limit must be a positive integer, not ${String(limit)}`);
+    }
+    if (filter.status !== undefined && !isRunStatus(filter.status)) {
+      throw new InvalidInputError(`unknown run status ${JSON.stringify(filter.status)}`);
+    }
+    const before = filter.cursor === undefined ? Number.MAX_SAFE_INTEGER : decodeCursor(filter.cursor);
+    // One extra row tells whether another page exists, so the last page says so (null cursor).
+    const params: { -readonly [K in keyof ListParams]: ListParams[K] } = { before, limit: limit + 1 };
+    let mask = 0;
+    LIST_FILTERS.forEach(({ key }, bit) => {
+      const value = filter[key];
+      if (value === undefined) return;
+      params[key] = value;
+      mask |= 1 << bit;
+    });
+    const statement = this.sql.listRuns[mask];
+    if (statement === undefined) throw new Error(`no listRuns statement for filter mask ${mask}`);
+    const rows = statement.all(params);
+    const page = rows.slice(0, limit).map(toRunRecord);
+    const last = page[page.length - 1];
+    return { runs: page, nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last.seq) : null };
+  }
+
+  async claimRuns(request: ClaimRequest): Promise<RunRecord[]> {
+    if (!(request.limit >= 1)) return [];
+    return this.claimTx(request).map(toRunRecord);
+  }
+
+  async markRunning(id: string, handle: string, startedAt: number): Promise<RunRecord> {
+    const row = this.sql.markRunning.get({ id, handle, startedAt });
+    if (row === undefined) throw this.refusal(id, 'mark running', 'starting');
+    return toRunRecord(row);
+  }
+
+  async finishAttempt(id: string, end: AttemptEnd): Promise<RunRecord> {
+    if (!ATTEMPT_END_STATUSES.has(end.status)) {
+      throw new InvalidInputError(`an attempt cannot end as ${JSON.stringify(end.status)}`);
+    }
+    return toRunRecord(this.finishTx(id, end));
+  }
+
+  /** Throws NotFoundError for an unknown run; undefined means it exists but is not queued. */
+  async cancelQueued(id: string, reason: string, now: number): Promise<RunRecord | undefined> {
+    const row = this.sql.cancelQueued.get({ id, reason, now });
+    if (row !== undefined) return toRunRecord(row);
+    if (this.sql.selectRun.get({ id }) === undefined) throw new NotFoundError(`run ${id} not found`);
+    return undefined;
+  }
+
+  async retryRun(id: string, now: number): Promise<RunRecord> {
+    const row = this.sql.retryRun.get({ id, now });
+    if (row === undefined) throw this.refusal(id, 'retry', 'succeeded, failed, timed_out or cancelled');
+    return toRunRecord(row);
+  }
+
+  async activeRuns(): Promise<RunRecord[]> {
+    return this.sql.activeRuns.all().map(toRunRecord);
+  }
+
+  async nextAvailableAt(): Promise<number | undefined> {
+    return this.sql.nextAvailableAt.get()?.next ?? undefined;
+  }
+
+  async getLogs(runId: string): Promise<RunLog[]> {
+    return this.sql.selectLogs.all({ runId }).map(toRunLog);
+  }
+
+  async stats(): Promise<StoreStats> {
+    const row = this.sql.stats.get();
+    return { queued: row?.queued ?? 0, active: row?.active ?? 0 };
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  private acceptSync(message: Message, matchedJobs: readonly string[], runs: readonly NewRun[]): AcceptResult {
+    const inserted = this.sql.insertMessage.run({
+      source: message.source,
+      id: message.id,
+      topic: message.topic,
+      headers: JSON.stringify(message.headers),
+      body: serializeBody(message),
+      cloudEvent: message.cloudEvent === undefined ? null : JSON.stringify(message.cloudEvent),
+      correlationId: message.correlationId,
+      receivedAt: message.receivedAt,
+      matchedJobs: JSON.stringify(matchedJobs),
+    });
+    if (inserted.changes === 0) {
+      const original = this.sql.selectMessageRuns.all({ source: message.source, messageId: message.id });
+      return { duplicate: true, runs: original.map(toRunRecord) };
+    }
+    const created = runs.map((run) => {
+      const row = this.sql.insertRun.get({
+        id: run.id,
+        job: run.job,
+        source: message.source,
+        messageId: message.id,
+        correlationId: message.correlationId,
+        priority: run.priority,
+        maxAttempts: run.maxAttempts,
+        executor: run.executor,
+        now: message.receivedAt,
+      });
+      if (row === undefined) throw new Error(`inserting run ${run.id} returned no row`);
+      return toRunRecord(row);
+    });
+    return { duplicate: false, runs: created };
+  }
+
+  private claimSync(request: ClaimRequest): RunRow[] {
+    const limit = Math.floor(request.limit);
+    const seqs =
+      request.excludeJobs.length === 0
+        ? this.sql.claimCandidates.all({ now: request.now, limit })
+        : this.sql.claimCandidatesExcluding.all({ now: request.now, limit, excludeJobs: JSON.stringify(request.excludeJobs) });
+    return seqs.map((seq) => {
+      const row = this.sql.claimOne.get({ seq });
+      // Cannot happen under the IMMEDIATE lock; if it did, throwing rolls the whole claim back.
+      if (row === undefined) throw new Error(`run #${seq} left the queue inside a write transaction`);
+      return row;
+    });
+  }
+
+  private finishSync(id: string, end: AttemptEnd): RunRow {
+    const current = this.sql.selectRun.get({ id });
+    if (current === undefined) throw new NotFoundError(`run ${id} not found`);
+    if (current.status !== 'starting' && current.status !== 'running') {
+      throw new ConflictError(`run ${id} is ${current.status}: only a starting or running run can finish an attempt`);
+    }
+    const retry =
+      end.retryAt !== undefined && RETRYABLE_STATUSES.has(end.status) && current.attempts < current.max_attempts;
+    const row = this.sql.finishAttempt.get({
+      id,
+      // A retry keeps the failed attempt's exit code and reason, so users see why it waits.
+      status: retry ? 'queued' : end.status,
+      exitCode: end.exitCode,
+      reason: end.reason,
+      availableAt: retry && end.retryAt !== undefined ? end.retryAt : current.available_at,
+      finishedAt: retry ? null : end.finishedAt,
+    });
+    if (row === undefined) throw new Error(`run ${id} changed inside a write transaction`);
+    if (end.log !== null) {
+      this.sql.upsertLog.run({
+        runId: id,
+        attempt: end.log.attempt,
+        text: end.log.text,
+        droppedBytes: end.log.droppedBytes,
+        totalBytes: end.log.totalBytes,
+      });
+    }
+    return row;
+  }
+
+  /** Why a guarded transition matched no row: the run is unknown, or in the wrong state. */
+  private refusal(id: string, action: string, allowed: string): Error {
+    const current = this.sql.selectRun.get({ id });
+    if (current === undefined) return new NotFoundError(`run ${id} not found`);
+    return new ConflictError(`cannot ${action} run ${id}: it is ${current.status} (allowed from ${allowed})`);
+  }
+}
+
+function serializeBody(message: Message): string {
+  try {
+    return bodyToJson(message.body);
+  } catch (error: unknown) {
+    throw new InvalidInputError(`message ${message.id} has a body that is not JSON-serializable`, { cause: error });
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Every statement the SQLite store runs, prepared once per connection.
+ *
+ * Preparing compiles SQL to bytecode; doing it per call would cost more than the hot-path
+ * statements themselves. Typing each statement here (parameters in, row out) is what lets the
+ * store stay free of casts.
+ */
+import type Database from 'better-sqlite3';
+import { SELECT_LOGS, UPSERT_LOG, type UpsertLogParams } from './logs-sql.js';
+import { INSERT_MESSAGE, SELECT_MESSAGE, type InsertMessageParams, type MessageKeyParams } from './messages-sql.js';
+import type { LogRow, MessageRow, RunRow } from './rows.js';
+import {
+  ACTIVE_RUNS,
+  CANCEL_QUEUED,
+  CLAIM_CANDIDATES,
+  CLAIM_CANDIDATES_EXCLUDING,
+  CLAIM_ONE,
+  FINISH_ATTEMPT,
+  INSERT_RUN,
+  LIST_COMBINATIONS,
+  MARK_RUNNING,
+  NEXT_AVAILABLE_AT,
+  RETRY_RUN,
+  SELECT_MESSAGE_RUNS,
+  SELECT_RUN,
+  STATS,
+  listRunsSql,
+  type CancelParams,
+  type ClaimCandidatesExcludingParams,
+  type ClaimCandidatesParams,
+  type ClaimOneParams,
+  type FinishParams,
+  type InsertRunParams,
+  type ListParams,
+  type MarkRunningParams,
+  type MessageRunsParams,
+  type RetryParams,
+  type RunIdParams,
+} from './runs-sql.js';
+
+export interface Statements {
+  readonly insertMessage: Database.Statement<InsertMessageParams, never>;
+  readonly selectMessage: Database.Statement<MessageKeyParams, MessageRow>;
+  readonly insertRun: Database.Statement<InsertRunParams, RunRow>;
+  readonly selectRun: Database.Statement<RunIdParams, RunRow>;
+  readonly selectMessageRuns: Database.Statement<MessageRunsParams, RunRow>;
+  /** Claim order; `pluck`ed to the seq column. */
+  readonly claimCandidates: Database.Statement<ClaimCandidatesParams, number>;
+  readonly claimCandidatesExcluding: Database.Statement<ClaimCandidatesExcludingParams, number>;
+  readonly claimOne: Database.Statement<ClaimOneParams, RunRow>;
+  readonly markRunning: Database.Statement<MarkRunningParams, RunRow>;
+  readonly finishAttempt: Database.Statement<FinishParams, RunRow>;
+  readonly cancelQueued: Database.Statement<CancelParams, RunRow>;
+  readonly retryRun: Database.Statement<RetryParams, RunRow>;
+  readonly activeRuns: Database.Statement<[], RunRow>;
+  readonly nextAvailableAt: Database.Statement<[], { next: number | null }>;
+  readonly stats: Database.Statement<[], { queued: number; active: number }>;
+  /** Indexed by filter mask, see listRunsSql. */
+  readonly listRuns: readonly Database.Statement<ListParams, RunRow>[];
+  readonly upsertLog: Database.Statement<UpsertLogParams, never>;
+  readonly selectLogs: Database.Statement<{ runId: string }, LogRow>;
+}
+
+export function prepareStatements(db: Database.Database): Statements {
+  const listRuns: Database.Statement<ListParams, RunRow>[] = [];
+  for (let mask = 0; mask < LIST_COMBINATIONS; mask++) listRuns.push(db.prepare<ListParams, RunRow>(listRunsSql(mask)));
+  return {
+    insertMessage: db.prepare<InsertMessageParams, never>(INSERT_MESSAGE),
+    selectMessage: db.prepare<MessageKeyParams, MessageRow>(SELECT_MESSAGE),
+    insertRun: db.prepare<InsertRunParams, RunRow>(INSERT_RUN),
+    selectRun: db.prepare<RunIdParams, RunRow>(SELECT_RUN),
+    selectMessageRuns: db.prepare<MessageRunsParams, RunRow>(SELECT_MESSAGE_RUNS),
+    claimCandidates: db.prepare<ClaimCandidatesParams, number>(CLAIM_CANDIDATES).pluck(),
+    claimCandidatesExcluding: db.prepare<ClaimCandidatesExcludingParams, number>(CLAIM_CANDIDATES_EXCLUDING).pluck(),
+    claimOne: db.prepare<ClaimOneParams, RunRow>(CLAIM_ONE),
+    markRunning: db.prepare<MarkRunningParams, RunRow>(MARK_RUNNING),
+    finishAttempt: db.prepare<FinishParams, RunRow>(FINISH_ATTEMPT),
+    cancelQueued: db.prepare<CancelParams, RunRow>(CANCEL_QUEUED),
+    retryRun: db.prepare<RetryParams, RunRow>(RETRY_RUN),
+    activeRuns: db.prepare<[], RunRow>(ACTIVE_RUNS),
+    nextAvailableAt: db.prepare<[], { next: number | null }>(NEXT_AVAILABLE_AT),
+    stats: db.prepare<[], { queued: number; active: number }>(STATS),
+    listRuns,
+    upsertLog: db.prepare<UpsertLogParams, never>(UPSERT_LOG),
+    selectLogs: db.prepare<{ runId: string }, LogRow>(SELECT_LOGS),
+  };
+}
