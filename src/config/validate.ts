@@ -55,7 +55,7 @@ export function checkShape(value: unknown, locator: ConfigLocator): ShapeCheck {
     structural.some((error) => {
       const at = error.instancePath;
       const aboutType = error.keyword === 'type' || error.keyword === 'anyOf';
-      return aboutType && (at === pointer || at === '' || pointer.startsWith(at + '/'));
+      return aboutType && (at === pointer || pointer.startsWith(at + '/'));
     });
   return {
     problems,
