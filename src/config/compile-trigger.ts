@@ -3,9 +3,11 @@
  * (topic and type globs, a CEL filter, a JSONPath match), all compiled now so matching a
  * message never parses anything.
  */
+import { errorMessage } from '../core/errors.js';
 import { compileNameMatcher } from '../matching/glob.js';
 import type { CompileContext } from './compile-context.js';
 import { jsonPathProblem } from './jsonpath.js';
+import { parseSchedule } from './schedule.js';
 import type { ConfigPath } from './positions.js';
 import type { RawTrigger } from './schema.js';
 import { didYouMean, nameList } from './suggest.js';
@@ -32,6 +34,12 @@ export function compileTrigger(
   }
   if (trigger.source === 'cron' && trigger.schedule === undefined) {
     fail(path, 'a cron trigger needs "schedule" (a cron expression like "0 9 * * 1")');
+  } else if (trigger.source === 'cron' && trigger.schedule !== undefined) {
+    try {
+      parseSchedule(trigger.schedule);
+    } catch (error) {
+      fail([...path, 'schedule'], errorMessage(error));
+    }
   } else if (trigger.source !== 'cron' && trigger.schedule !== undefined) {
     fail([...path, 'schedule'], `"schedule" only applies to source cron, not ${trigger.source}`);
   }

@@ -43,7 +43,11 @@ export class Matcher {
     const topics = new Map<string, string[]>();
     for (const [source, triggers] of this.bySource) {
       const set = new Set<string>();
-      for (const { trigger } of triggers) if (trigger.topic !== undefined) set.add(trigger.topic.pattern);
+      for (const { trigger } of triggers) {
+        // A cron trigger's "topic" is its schedule: the cron source fires one message per tick.
+        if (trigger.schedule !== undefined) set.add(trigger.schedule);
+        else if (trigger.topic !== undefined) set.add(trigger.topic.pattern);
+      }
       topics.set(source, [...set]);
     }
     return topics;
@@ -84,6 +88,9 @@ export class Matcher {
 
 /** Undefined when the trigger matches; otherwise why not. */
 function triggerMismatch(trigger: CompiledTrigger, message: Message, view: MessageView): string | undefined {
+  if (trigger.schedule !== undefined && trigger.schedule !== message.topic) {
+    return `scheduled tick "${message.topic}" is not this trigger's schedule "${trigger.schedule}"`;
+  }
   if (trigger.topic !== undefined && !trigger.topic.matches(message.topic)) {
     return `topic "${message.topic}" does not match "${trigger.topic.pattern}"`;
   }

@@ -10,26 +10,8 @@
  */
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
-import { errorMessage, InvalidInputError } from '../core/errors.js';
+import { parseSchedule } from '../config/schedule.js';
 import type { DeliverFn, Source, SourceStatus } from './source.js';
-
-export interface ParsedSchedule {
-  readonly pattern: string;
-  readonly timezone?: string;
-}
-
-/** Splits an optional `CRON_TZ=zone` prefix off and checks the pattern and zone. */
-export function parseSchedule(schedule: string): ParsedSchedule {
-  const match = /^\s*(?:CRON_TZ|TZ)=(\S+)\s+(.+)$/.exec(schedule);
-  const parsed: ParsedSchedule = match === null ? { pattern: schedule.trim() } : { pattern: match[2]!.trim(), timezone: match[1]! };
-  try {
-    // Constructing a paused Cron validates both; nothing is scheduled.
-    new Cron(parsed.pattern, { paused: true, ...(parsed.timezone === undefined ? {} : { timezone: parsed.timezone }) }).stop();
-  } catch (error) {
-    throw new InvalidInputError(`invalid schedule "${schedule}": ${errorMessage(error)}`, { cause: error });
-  }
-  return parsed;
-}
 
 export class CronSource implements Source {
   readonly name = 'cron';
@@ -44,7 +26,10 @@ export class CronSource implements Source {
     for (const schedule of schedules) {
       const { pattern, timezone } = parseSchedule(schedule);
       const cron = new Cron(pattern, { ...(timezone === undefined ? {} : { timezone }) }, (self: Cron) => {
-        const scheduledAt = (self.currentRun() ?? new Date()).toISOString();
+        // Cron ticks fall on whole seconds; croner calls a few ms after. The nominal time makes
+        // the message id the same wherever and however late the tick is handled.
+        const firedAt = (self.currentRun() ?? new Date()).getTime();
+        const scheduledAt = new Date(Math.floor(firedAt / 1000) * 1000).toISOString();
         const delivery = this.fire(schedule, scheduledAt, deliver);
         this.inFlight.add(delivery);
         void delivery.finally(() => this.inFlight.delete(delivery));

@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { CompiledConfig, SourceDefinition } from '../config/types.js';
+import { CronSource } from './cron.js';
 import type { Source } from './source.js';
 
 export type SourceFactory = (definition: SourceDefinition, context: { readonly logger: Logger }) => Source;
@@ -13,6 +14,10 @@ const FACTORIES: ReadonlyMap<string, SourceFactory> = new Map<string, SourceFact
 
 export function createSources(config: CompiledConfig, context: { readonly logger: Logger }): Source[] {
   const sources: Source[] = [];
+  // The built-in cron source exists only when some trigger uses it.
+  if (config.jobs.some((job) => job.triggers.some((trigger) => trigger.source === 'cron'))) {
+    sources.push(new CronSource(context.logger.child({ source: 'cron' })));
+  }
   for (const definition of config.sources.values()) {
     const factory = FACTORIES.get(definition.type);
     if (factory === undefined) {
