@@ -227,6 +227,13 @@ describe('config errors: cross-checks', () => {
     );
   });
 
+  it('rejects a secret reference on an executor that cannot resolve it', () => {
+    assert.deepEqual(errorsOf(job('    env:', '      TOKEN: { secret: deploy, key: token }')), [
+      'c.yaml:6:14: env "TOKEN": { secret } needs a kubernetes executor; executor "process" is of type process ' +
+        '(use { fromEnv: NAME } for a local secret)',
+    ]);
+  });
+
   it('reports duplicate job names at the second one', () => {
     assert.deepEqual(errorsOf(yamlLines(...job().trim().split('\n'), ...job().trim().split('\n').slice(1))), [
       'c.yaml:5:11: duplicate job name "build" (first defined at line 2)',

@@ -45,6 +45,16 @@ export function compileJob(raw: RawJob, index: number, scope: JobScope, ctx: Com
   const timeoutMs = job.timeout === undefined ? undefined : parseDuration(job.timeout);
   if (timeoutMs === 0) ctx.report([...at, 'timeout'], '"timeout" must be longer than 0 (leave it out for no timeout)');
   const env = ctx.shape.present([...at, 'env']) ? compileEnv(raw.env ?? {}, [...at, 'env'], ctx) : [];
+  const executorType = scope.executorTypes.get(executor);
+  if (executorType !== undefined && executorType !== 'kubernetes') {
+    for (const entry of env) {
+      if (entry.value.kind !== 'secret') continue;
+      ctx.report(
+        [...at, 'env', entry.name],
+        `env "${entry.name}": { secret } needs a kubernetes executor; executor "${executor}" is of type ${executorType} (use { fromEnv: NAME } for a local secret)`,
+      );
+    }
+  }
 
   return {
     name: job.name ?? '',

@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { copyFile, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { JobwireError, PermanentError, RetryableError, errorMessage } from '../core/errors.js';
 import type { RunRecord } from '../core/run.js';
@@ -120,7 +120,13 @@ class ProcessExecutor implements Executor {
 
   async #removeFolder(dir: string, runId: string): Promise<void> {
     try {
-      await rm(dir, { recursive: true, force: true });
+      // Fast path for a folder holding only message.json: two syscalls instead of a tree walk.
+      await unlink(path.join(dir, 'message.json')).catch(() => undefined);
+      const emptied = await rmdir(dir).then(
+        () => true,
+        (error: NodeJS.ErrnoException) => error.code === 'ENOENT',
+      );
+      if (!emptied) await rm(dir, { recursive: true, force: true });
     } catch (error) {
       this.#options.logger?.warn({ err: error, runId, dir }, 'could not remove run folder');
     }
@@ -233,8 +239,14 @@ function attemptFolder(runsDir: string, runId: string, attempt: number): string 
 
 /** Creates the per-run folder (fresh) and fills the working directory; returns the cwd. */
 async function prepareFolders(spec: RunSpec, runDir: string): Promise<string> {
-  await rm(runDir, { recursive: true, force: true });
-  await mkdir(runDir, { recursive: true, mode: 0o700 });
+  // The common case is one mkdir; a folder left by a crashed attempt is replaced.
+  await mkdir(runDir, { mode: 0o700 }).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') await mkdir(runDir, { recursive: true, mode: 0o700 });
+    else if (error.code === 'EEXIST') {
+      await rm(runDir, { recursive: true, force: true });
+      await mkdir(runDir, { mode: 0o700 });
+    } else throw error;
+  });
   let cwd = runDir;
   if (spec.workingDir !== undefined) {
     cwd = path.resolve(spec.workingDir);

@@ -39,7 +39,13 @@ export function formatDryRun(result: DryRunResult): string {
       lines.push(`  would fail before starting: ${match.error}`);
       continue;
     }
-    lines.push(`  argv:  ${match.argv.map(quote).join(' ')}`);
+    const [program, flag, script] = match.argv;
+    if (program === 'bash' && flag === '-c' && script !== undefined && match.argv.length === 3) {
+      lines.push('  script (bash -c):');
+      for (const line of script.replace(/\n$/, '').split('\n')) lines.push(`    | ${line}`);
+    } else {
+      lines.push(`  argv:  ${match.argv.map(quote).join(' ')}`);
+    }
     if (match.image !== null) lines.push(`  image: ${match.image}`);
     if (match.workingDir !== null) lines.push(`  workingDir: ${match.workingDir}`);
     if (match.timeoutMs !== null) lines.push(`  timeout: ${match.timeoutMs} ms`);
