@@ -10,6 +10,7 @@ import { buildApi } from './api/server.js';
 import type { Readiness } from './api/health-routes.js';
 import type { CompiledConfig } from './config/types.js';
 import { JobwireError } from './core/errors.js';
+import { Backlog } from './dispatch/backlog.js';
 import { Dispatcher, type RunEvent } from './dispatch/dispatcher.js';
 import type { Executor } from './executors/executor.js';
 import { createExecutors } from './executors/registry.js';
@@ -61,7 +62,13 @@ export function createJobwire(options: JobwireOptions): Jobwire {
   for (const job of config.jobs) {
     if (!executors.has(job.executor)) throw new StartupError(`job "${job.name}": executor "${job.executor}" is not available`);
   }
-  const sources = createSources(config, { logger });
+  const backlog = new Backlog(config.dispatcher.maxQueuedRuns);
+  const sources = createSources(config, {
+    logger,
+    maxMessageBytes: config.limits.maxMessageBytes,
+    capacity: backlog,
+    reconnect: { initialMs: 500, maxMs: 30_000 },
+  });
   const matcher = new Matcher(config.jobs);
   const store = openSqliteStore({ path: path.join(options.dataDir, 'jobwire.db'), synchronous: config.store.synchronous });
   const dispatcher = new Dispatcher({
@@ -69,11 +76,12 @@ export function createJobwire(options: JobwireOptions): Jobwire {
     jobs,
     executors,
     concurrency: options.concurrency ?? config.dispatcher.concurrency,
+    backlog,
     logger,
     processEnv,
     ...(options.onRunEvent === undefined ? {} : { onEvent: options.onRunEvent }),
   });
-  const inbox = new Inbox({ store, matcher, logger, onRunsQueued: () => dispatcher.wake() });
+  const inbox = new Inbox({ store, matcher, logger, onRunsQueued: (count) => dispatcher.enqueued(count) });
   let storeOpen = true;
 
   const readiness = (): Readiness => {
@@ -85,7 +93,7 @@ export function createJobwire(options: JobwireOptions): Jobwire {
     const ready = storeOpen && dispatcher.isRunning && sources.every((source) => source.status().state === 'connected');
     return { ready, checks };
   };
-  const api = buildApi({ config, inbox, store, dispatcher, matcher, logger, processEnv, readiness });
+  const api = buildApi({ config, inbox, store, dispatcher, matcher, sources, logger, processEnv, readiness });
   const topics = matcher.topicsBySource();
 
   return {

@@ -30,6 +30,9 @@ jobs:
       assert.ok(runs.every((run) => run.job === 'every-second'));
       assert.equal(new Set(runs.map((run) => run.messageId)).size, runs.length, 'one run per tick');
       for (const run of done) assert.match(run.messageId, /^\* \* \* \* \* \*@\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
+      const listed = await h.get('/v1/sources');
+      assert.equal(listed.json.sources[0].name, 'cron');
+      assert.equal(listed.json.sources[0].status.state, 'connected');
       const ready = await h.get('/readyz');
       assert.equal(ready.json.checks['source:cron'], 'connected');
     } finally {

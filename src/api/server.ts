@@ -14,6 +14,8 @@ import { registerHealthRoutes, type Readiness } from './health-routes.js';
 import { registerJobRoutes } from './jobs-routes.js';
 import { registerMessageRoutes } from './messages-routes.js';
 import { registerRunRoutes } from './runs-routes.js';
+import { registerSourceRoutes } from './sources-routes.js';
+import type { Source } from '../sources/source.js';
 
 export interface ApiDependencies {
   readonly config: CompiledConfig;
@@ -21,6 +23,7 @@ export interface ApiDependencies {
   readonly store: Store;
   readonly dispatcher: Dispatcher;
   readonly matcher: Matcher;
+  readonly sources: readonly Source[];
   readonly logger: Logger;
   readonly processEnv: NodeJS.ProcessEnv;
   readonly readiness: () => Readiness;
@@ -41,6 +44,7 @@ export function buildApi(deps: ApiDependencies): FastifyInstance {
   registerMessageRoutes(app, deps);
   registerRunRoutes(app, deps);
   registerJobRoutes(app, deps);
+  registerSourceRoutes(app, deps);
   registerHealthRoutes(app, deps);
   return app;
 }

@@ -185,6 +185,7 @@ export const ConfigSchema = Type.Object(
         {
           concurrency: Type.Optional(Type.Integer({ minimum: 1, expect: 'a whole number ≥ 1' })),
           shutdownGrace: Type.Optional(Duration),
+          maxQueuedRuns: Type.Optional(Type.Integer({ minimum: 1, expect: 'a whole number ≥ 1' })),
         },
         { additionalProperties: false },
       ),

@@ -119,6 +119,8 @@ export interface CompiledConfig {
     readonly concurrency: number;
     /** How long SIGTERM waits for running attempts before stopping them. */
     readonly shutdownGraceMs: number;
+    /** Broker sources stop taking messages while this many runs wait: the broker keeps the rest. */
+    readonly maxQueuedRuns: number;
   };
   readonly limits: {
     /** Largest accepted message body. */

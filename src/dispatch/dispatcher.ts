@@ -22,6 +22,7 @@ import type { Attempt, AttemptResult, CapturedLog, Executor, StopReason } from '
 import { buildRunSpec } from '../matching/run-spec.js';
 import type { AttemptEnd, Store } from '../store/store.js';
 import { retryDelayMs } from './backoff.js';
+import type { Backlog } from './backlog.js';
 
 export type RunEvent =
   | { readonly type: 'run.started'; readonly run: RunRecord; readonly at: number }
@@ -32,6 +33,8 @@ export interface DispatcherOptions {
   readonly jobs: ReadonlyMap<string, CompiledJob>;
   readonly executors: ReadonlyMap<string, Executor>;
   readonly concurrency: number;
+  /** Counts queued runs; the dispatcher keeps it current as runs are claimed and requeued. */
+  readonly backlog: Backlog;
   readonly logger: Logger;
   /** jobwire's own environment, for `fromEnv` values. */
   readonly processEnv: NodeJS.ProcessEnv;
@@ -77,7 +80,14 @@ export class Dispatcher {
   async start(): Promise<void> {
     if (this.state !== 'idle') throw new ConflictError(`dispatcher is ${this.state}`);
     await this.reconcile();
+    this.options.backlog.reset((await this.options.store.stats()).queued);
     this.state = 'running';
+    this.wake();
+  }
+
+  /** The inbox committed `count` new runs. */
+  enqueued(count: number): void {
+    this.options.backlog.add(count);
     this.wake();
   }
 
@@ -100,7 +110,10 @@ export class Dispatcher {
       return this.mustGet(runId);
     }
     const cancelled = await this.options.store.cancelQueued(runId, 'cancelled by request', this.now());
-    if (cancelled !== undefined) return cancelled;
+    if (cancelled !== undefined) {
+      this.options.backlog.remove(1);
+      return cancelled;
+    }
     const run = await this.mustGet(runId);
     throw new ConflictError(`run ${runId} is ${run.status}; only queued or running runs can be cancelled`);
   }
@@ -109,6 +122,7 @@ export class Dispatcher {
   async retry(runId: string): Promise<RunRecord> {
     await this.mustGet(runId);
     const run = await this.options.store.retryRun(runId, this.now());
+    this.options.backlog.add(1);
     this.wake();
     return run;
   }
@@ -184,6 +198,7 @@ export class Dispatcher {
       }
       const now = this.now();
       const claimed = await store.claimRuns({ now, limit, excludeJobs });
+      this.options.backlog.remove(claimed.length);
       for (const run of claimed) this.launch(run);
       if (claimed.length < limit) {
         const next = await store.nextAvailableAt();
@@ -295,6 +310,7 @@ export class Dispatcher {
     });
     const log = this.runLogger(run);
     if (record.status === 'queued') {
+      this.options.backlog.add(1);
       log.warn({ reason: end.reason, attempt: run.attempts, retryInMs: Math.round((retryAt ?? now) - now) }, 'run attempt failed; retrying');
       if (retryAt !== undefined) this.scheduleRetryWake(retryAt);
     } else {

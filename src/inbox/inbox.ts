@@ -20,8 +20,8 @@ export interface AcceptOutcome {
 export interface InboxOptions {
   readonly store: Store;
   readonly matcher: Matcher;
-  /** Called after new runs were committed (wakes the dispatcher). */
-  readonly onRunsQueued: () => void;
+  /** Called with the number of new runs after they were committed (wakes the dispatcher). */
+  readonly onRunsQueued: (count: number) => void;
   readonly logger: Logger;
 }
 
@@ -50,7 +50,7 @@ export class Inbox {
       log.info({ topic: message.topic }, 'message matched no job');
     } else {
       log.info({ topic: message.topic, runs: result.runs.map((run) => ({ id: run.id, job: run.job })) }, 'message accepted');
-      this.options.onRunsQueued();
+      this.options.onRunsQueued(result.runs.length);
     }
     return { message, duplicate: result.duplicate, runs: result.runs };
   }

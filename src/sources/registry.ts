@@ -4,15 +4,29 @@
  */
 import type { Logger } from 'pino';
 import type { CompiledConfig, SourceDefinition } from '../config/types.js';
+import { InvalidInputError } from '../core/errors.js';
 import { CronSource } from './cron.js';
-import type { Source } from './source.js';
+import type { Publisher, PublisherFactory, Source, SourceContext, SourceFactory } from './source.js';
 
-export type SourceFactory = (definition: SourceDefinition, context: { readonly logger: Logger }) => Source;
+/** Broker adapters by `type`: one file each. */
+const FACTORIES: ReadonlyMap<string, SourceFactory> = new Map<string, SourceFactory>([
+  // ['amqp', createAmqpSource],
+  // ['stomp', createStompSource],
+  // ['nats', createNatsSource],
+]);
 
-/** Broker adapters by `type`. */
-const FACTORIES: ReadonlyMap<string, SourceFactory> = new Map<string, SourceFactory>();
+/** Publishers by `type`, for `jobwire send`. */
+const PUBLISHERS: ReadonlyMap<string, PublisherFactory> = new Map<string, PublisherFactory>([
+  // ['amqp', createAmqpPublisher],
+]);
 
-export function createSources(config: CompiledConfig, context: { readonly logger: Logger }): Source[] {
+export function publisherFor(definition: SourceDefinition, context: { readonly logger: Logger }): Promise<Publisher> {
+  const factory = PUBLISHERS.get(definition.type);
+  if (factory === undefined) throw new InvalidInputError(`source "${definition.name}": cannot publish to type ${definition.type}`);
+  return factory(definition, context);
+}
+
+export function createSources(config: CompiledConfig, context: SourceContext): Source[] {
   const sources: Source[] = [];
   // The built-in cron source exists only when some trigger uses it.
   if (config.jobs.some((job) => job.triggers.some((trigger) => trigger.source === 'cron'))) {

@@ -4,6 +4,8 @@
  * resolves (the message and its runs are committed), and rejects/dead-letters when `deliver`
  * throws InvalidInputError. A new broker is one file implementing `Source`.
  */
+import type { Logger } from 'pino';
+import type { SourceDefinition } from '../config/types.js';
 import type { Message } from '../core/message.js';
 
 export type SourceStatus =
@@ -28,3 +30,28 @@ export interface Source {
   /** Stops consuming, lets in-flight deliveries finish, closes; unacked messages return to the broker. */
   stop(): Promise<void>;
 }
+
+/** Lets a source hold back while the dispatcher's backlog is full, so the broker keeps the rest. */
+export interface Capacity {
+  /** Resolves when one more message may be taken; sources await it before delivering. */
+  admit(): Promise<void>;
+}
+
+export interface SourceContext {
+  readonly logger: Logger;
+  /** Larger messages are rejected/dead-lettered as malformed, never delivered. */
+  readonly maxMessageBytes: number;
+  readonly capacity: Capacity;
+  /** Reconnect backoff: exponential from `initialMs` to `maxMs`, with full jitter. */
+  readonly reconnect: { readonly initialMs: number; readonly maxMs: number };
+}
+
+export type SourceFactory = (definition: SourceDefinition, context: SourceContext) => Source;
+
+/** Publishes one message to a bus: what `jobwire send` and (later) sinks use. */
+export interface Publisher {
+  publish(topic: string, payload: Buffer, headers: Readonly<Record<string, string>>): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type PublisherFactory = (definition: SourceDefinition, context: { readonly logger: Logger }) => Promise<Publisher>;
