@@ -118,7 +118,7 @@ describe('loadConfig: a valid config', () => {
         ['process', 'process', {}],
       ],
     );
-    assert.deepEqual(config.dispatcher, { concurrency: 4, shutdownGraceMs: 10_000 });
+    assert.deepEqual(config.dispatcher, { concurrency: 4, shutdownGraceMs: 10_000, maxQueuedRuns: 10_000 });
     assert.deepEqual(config.limits, { maxMessageBytes: 524_288, maxLogBytes: 2_097_152 });
     assert.deepEqual(config.store, { synchronous: 'full' });
   });

@@ -73,6 +73,31 @@ export const SourceSchema = Type.Object(
       Type.Union([Type.String({ minLength: 1 }), Type.Boolean()], { expect: 'a consumer name or true/false' }),
     ),
     tls: Type.Optional(Tls),
+    // amqp: queues to declare/bind, by queue name (a trigger's topic); where rejects go.
+    queues: Type.Optional(
+      Type.Record(
+        Type.String(),
+        Type.Object(
+          {
+            exchange: Type.Optional(Text('an exchange name')),
+            exchangeType: Type.Optional(StringEnum(['direct', 'topic', 'fanout', 'headers'] as const)),
+            routingKey: Type.Optional(Type.String({ expect: 'a routing key' })),
+            durable: Type.Optional(Type.Boolean({ expect: 'true or false' })),
+            deadLetterExchange: Type.Optional(Type.String({ expect: 'an exchange name' })),
+            deadLetterRoutingKey: Type.Optional(Type.String({ expect: 'a routing key' })),
+          },
+          { additionalProperties: false },
+        ),
+        { expect: 'a map of queue name: { exchange, routingKey, … }' },
+      ),
+    ),
+    deadLetterExchange: Type.Optional(Type.String({ expect: 'an exchange name' })),
+    // stomp: where rejected messages are sent (else NACK, and the broker's own DLQ policy applies).
+    deadLetterQueue: Type.Optional(Text('a destination like /queue/jobwire.DLQ')),
+    // nats: JetStream (at-least-once, the default) or core NATS (at-most-once).
+    mode: Type.Optional(StringEnum(['jetstream', 'core'] as const)),
+    maxAckPending: Type.Optional(Type.Integer({ minimum: 1, expect: 'a whole number ≥ 1' })),
+    nakDelayMs: Type.Optional(Type.Integer({ minimum: 0, expect: 'a whole number of milliseconds ≥ 0' })),
     options: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { expect: 'a map of extra settings' })),
   },
   { additionalProperties: false },
