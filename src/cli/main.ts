@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../config/config-error.js';
 import { errorMessage, InvalidInputError } from '../core/errors.js';
 import { processIo, type CliIo } from './io.js';
+import { sendCommand } from './commands/send.js';
 import { serveCommand } from './commands/serve.js';
 import { testCommand } from './commands/test.js';
 import { validateCommand } from './commands/validate.js';
@@ -52,6 +53,19 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     .option('--json', 'print JSON instead of text')
     .action(async (options: { config: string; message: string; source?: string; topic?: string; json?: boolean }) => {
       exitCode = await testCommand(options, io);
+    });
+
+  program
+    .command('send')
+    .description('publish a message to a configured source, a broker URL, or a jobwire HTTP API')
+    .argument('<file>', 'the payload, sent byte for byte (- for stdin)')
+    .option('-c, --config <file>', 'config file that defines --source')
+    .option('-s, --source <name>', 'a source defined in the config')
+    .option('-u, --url <url>', 'a broker URL (amqp://, stomp://, nats://) or a jobwire API (http://host:8080)')
+    .requiredOption('-t, --topic <topic>', 'queue, destination or subject to publish to (the envelope topic for http)')
+    .option('-H, --header <name=value>', 'a message header (repeatable; message-id sets the message id)', (value: string, all: string[]) => [...all, value], [] as string[])
+    .action(async (file: string, options: { config?: string; source?: string; url?: string; topic: string; header: string[] }) => {
+      exitCode = await sendCommand({ ...options, file }, io);
     });
 
   try {
