@@ -3,6 +3,9 @@
  * many, so a deep broker queue stays in the broker — where other consumers and autoscalers can
  * see it — instead of draining into jobwire faster than it can run it. The count is kept in
  * memory (seeded from the store at start) so `admit` costs nothing on the hot path.
+ *
+ * The limit is soft: `admit` reserves nothing, so when room opens every waiting source passes
+ * and the overshoot is bounded by the sources' prefetch — which already bounds memory.
  */
 import type { Capacity } from '../sources/source.js';
 
