@@ -34,6 +34,7 @@ jobs:
       assert.equal(listed.json.sources[0].name, 'cron');
       assert.equal(listed.json.sources[0].status.state, 'connected');
       const ready = await h.get('/readyz');
+      assert.equal(ready.status, 200);
       assert.equal(ready.json.checks['source:cron'], 'connected');
     } finally {
       await h.close();

@@ -5,7 +5,9 @@ import { startHarness, type Harness } from './support/harness.js';
 
 const CONFIG = `
 sources:
-  umb: { type: stomp, url: "stomp://127.0.0.1:61613" }
+  # Nothing listens on port 1: the source stays disconnected, which readiness must show, and
+  # messages can still be replayed as if they came from it.
+  umb: { type: stomp, url: "stomp://127.0.0.1:1" }
 jobs:
   - name: countdown
     on:
@@ -257,11 +259,18 @@ describe('HTTP API end to end', () => {
     }
   });
 
-  it('reports health and readiness', async () => {
+  it('reports health, and readiness with each check', async () => {
     assert.equal((await h.get('/healthz')).status, 200);
     const ready = await h.get('/readyz');
-    assert.equal(ready.status, 200);
+    assert.equal(ready.status, 503);
+    assert.equal(ready.json.status, 'not ready');
     assert.equal(ready.json.checks.dispatcher, 'running');
+    assert.equal(ready.json.checks.store, 'open');
+    assert.equal(ready.json.checks['source:umb'], 'reconnecting');
+    const sources = await h.get('/v1/sources');
+    assert.equal(sources.json.sources[0].name, 'umb');
+    assert.equal(sources.json.sources[0].status.state, 'reconnecting');
+    assert.match(sources.json.sources[0].status.lastError, /ECONNREFUSED/);
   });
 });
 

@@ -5,19 +5,24 @@
 import type { Logger } from 'pino';
 import type { CompiledConfig, SourceDefinition } from '../config/types.js';
 import { InvalidInputError } from '../core/errors.js';
+import { createAmqpPublisher, createAmqpSource } from './amqp.js';
 import { CronSource } from './cron.js';
+import { createNatsPublisher, createNatsSource } from './nats.js';
 import type { Publisher, PublisherFactory, Source, SourceContext, SourceFactory } from './source.js';
+import { createStompPublisher, createStompSource } from './stomp.js';
 
 /** Broker adapters by `type`: one file each. */
 const FACTORIES: ReadonlyMap<string, SourceFactory> = new Map<string, SourceFactory>([
-  // ['amqp', createAmqpSource],
-  // ['stomp', createStompSource],
-  // ['nats', createNatsSource],
+  ['amqp', createAmqpSource],
+  ['stomp', createStompSource],
+  ['nats', createNatsSource],
 ]);
 
 /** Publishers by `type`, for `jobwire send`. */
 const PUBLISHERS: ReadonlyMap<string, PublisherFactory> = new Map<string, PublisherFactory>([
-  // ['amqp', createAmqpPublisher],
+  ['amqp', createAmqpPublisher],
+  ['nats', createNatsPublisher],
+  ['stomp', createStompPublisher],
 ]);
 
 export function publisherFor(definition: SourceDefinition, context: { readonly logger: Logger }): Promise<Publisher> {

@@ -7,8 +7,9 @@
  *   takes microseconds, far less than handing it to a thread would.
  * - Every statement is prepared once, in the constructor (statements.ts); SQL lives in
  *   *-sql.ts files, one table each; row ↔ domain conversion in rows.ts.
- * - Each hot-path call (acceptMessage, claimRuns, markRunning, finishAttempt) is one small
- *   transaction touching a handful of index entries. Multi-statement writes use BEGIN IMMEDIATE:
+ * - The hot-path writes (acceptMessage, markRunning, finishAttempt) go through group commit
+ *   (group-commit.ts): all submitted in one event-loop turn share one transaction, each in its
+ *   own savepoint, and settle after the COMMIT. claimRuns is already a batch. Multi-statement writes use BEGIN IMMEDIATE:
  *   the write lock is taken up front, so two processes on the same file queue up on
  *   busy_timeout instead of one failing with SQLITE_BUSY when upgrading a read to a write, and a
  *   claim can never hand the same run to both.
@@ -36,6 +37,7 @@ import { decodeCursor, encodeCursor } from './cursor.js';
 import { migrate } from './migrations.js';
 import { bodyToJson, toRunLog, toRunRecord, toStoredMessage, type RunRow } from './rows.js';
 import { LIST_FILTERS, type ListParams } from './runs-sql.js';
+import { GroupCommit } from './group-commit.js';
 import { prepareStatements, type Statements } from './statements.js';
 
 export interface SqliteStoreOptions {
@@ -70,6 +72,8 @@ export class SqliteStore implements Store {
   private readonly acceptTx: (message: Message, matchedJobs: readonly string[], runs: readonly NewRun[]) => AcceptResult;
   private readonly claimTx: (request: ClaimRequest) => RunRow[];
   private readonly finishTx: (id: string, end: AttemptEnd) => RunRow;
+  private readonly markRunningTx: (id: string, handle: string, startedAt: number) => RunRow | undefined;
+  private readonly group: GroupCommit;
 
   /** Takes an open, migrated connection; use openSqliteStore. */
   constructor(private readonly db: Database.Database) {
@@ -77,9 +81,13 @@ export class SqliteStore implements Store {
     const accept = db.transaction(this.acceptSync.bind(this));
     const claim = db.transaction(this.claimSync.bind(this));
     const finish = db.transaction(this.finishSync.bind(this));
-    this.acceptTx = (message, matchedJobs, runs) => accept.immediate(message, matchedJobs, runs);
+    const markRunning = db.transaction((id: string, handle: string, startedAt: number) => this.sql.markRunning.get({ id, handle, startedAt }));
+    // accept, finish and markRunning run inside a group-commit batch, i.e. as savepoints.
+    this.acceptTx = (message, matchedJobs, runs) => accept(message, matchedJobs, runs);
     this.claimTx = (request) => claim.immediate(request);
-    this.finishTx = (id, end) => finish.immediate(id, end);
+    this.finishTx = (id, end) => finish(id, end);
+    this.markRunningTx = (id, handle, startedAt) => markRunning(id, handle, startedAt);
+    this.group = new GroupCommit(db);
   }
 
   /** The database file, for diagnostics. */
@@ -88,7 +96,7 @@ export class SqliteStore implements Store {
   }
 
   async acceptMessage(message: Message, matchedJobs: readonly string[], runs: readonly NewRun[]): Promise<AcceptResult> {
-    return this.acceptTx(message, matchedJobs, runs);
+    return this.group.submit(() => this.acceptTx(message, matchedJobs, runs));
   }
 
   async getMessage(source: string, id: string): Promise<StoredMessage | undefined> {
@@ -133,7 +141,7 @@ export class SqliteStore implements Store {
   }
 
   async markRunning(id: string, handle: string, startedAt: number): Promise<RunRecord> {
-    const row = this.sql.markRunning.get({ id, handle, startedAt });
+    const row = await this.group.submit(() => this.markRunningTx(id, handle, startedAt));
     if (row === undefined) throw this.refusal(id, 'mark running', 'starting');
     return toRunRecord(row);
   }
@@ -142,7 +150,7 @@ export class SqliteStore implements Store {
     if (!ATTEMPT_END_STATUSES.has(end.status)) {
       throw new InvalidInputError(`an attempt cannot end as ${JSON.stringify(end.status)}`);
     }
-    return toRunRecord(this.finishTx(id, end));
+    return toRunRecord(await this.group.submit(() => this.finishTx(id, end)));
   }
 
   /** Throws NotFoundError for an unknown run; undefined means it exists but is not queued. */
@@ -177,6 +185,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.group.flush();
     if (this.db.open) this.db.close();
   }
 

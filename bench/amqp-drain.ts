@@ -1,0 +1,156 @@
+/**
+ * RabbitMQ drain benchmark: N persistent messages are pre-loaded into a fresh durable queue and
+ * jobwire (in-process, real SQLite store) drains it — each message matched against the job
+ * definitions, committed with its run, acknowledged, and its run executed by the benchmark's
+ * no-op executor — compared with the raw consume+ack rate of the same broker from Node
+ * (amqplib, one connection, the same prefetch) measured in the same run on a second queue
+ * pre-loaded the same way.
+ *
+ * jobwire's clock stops when every message's run has finished (so every message was matched,
+ * committed and acked before it); the queue is checked empty after jobwire stops, when anything
+ * left unacked would have returned to it.
+ *
+ * Usage: node dist/bench/amqp-drain.js [messages=20000] [prefetch=100]
+ * Needs RabbitMQ at JOBWIRE_BENCH_AMQP_URL (default amqp://guest:guest@127.0.0.1:5672).
+ * The last line holds the figures.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { connect, type Channel, type ChannelModel } from 'amqplib';
+import { createJobwire } from '../src/app.js';
+import { loadConfig } from '../src/config/load.js';
+import type { RunEvent } from '../src/dispatch/dispatcher.js';
+import { createLogger } from '../src/log.js';
+import { NoopExecutor } from './noop-executor.js';
+
+const messages = Number(process.argv[2] ?? 20_000);
+const prefetch = Number(process.argv[3] ?? 100);
+const url = process.env['JOBWIRE_BENCH_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+const PAYLOAD = Buffer.from(JSON.stringify({ event: 'order.created', order: { id: 42, items: 3 } }));
+
+async function preload(connection: ChannelModel, queue: string, count: number): Promise<void> {
+  const channel = await connection.createConfirmChannel();
+  await channel.assertQueue(queue, { durable: true });
+  for (let i = 0; i < count; i++) {
+    const options = { persistent: true, messageId: `${queue}-${i}`, contentType: 'application/json' };
+    if (!channel.sendToQueue(queue, PAYLOAD, options)) await new Promise((resolve) => channel.once('drain', resolve));
+  }
+  await channel.waitForConfirms();
+  await channel.close();
+}
+
+/** Raw amqplib: consume and ack every message, one connection, the same prefetch. */
+async function rawDrain(queue: string, count: number): Promise<number> {
+  const connection = await connect(url);
+  const channel: Channel = await connection.createChannel();
+  await channel.prefetch(prefetch);
+  const begin = performance.now();
+  await new Promise<void>((resolve) => {
+    let acked = 0;
+    void channel.consume(queue, (message) => {
+      if (message === null) return;
+      channel.ack(message);
+      if (++acked === count) resolve();
+    });
+  });
+  // One round trip after the last ack, so the broker has processed them all.
+  await channel.checkQueue(queue);
+  const seconds = (performance.now() - begin) / 1000;
+  await connection.close();
+  return count / seconds;
+}
+
+type Mode = 'run' | 'match-nothing';
+
+function benchConfig(queue: string, mode: Mode): string {
+  // 'match-nothing': the message is matched (no job wants it), committed and acked, no run is
+  // created — the consume → commit → ack path alone, without the run lifecycle's writes.
+  const filter = mode === 'run' ? '' : ', if: "message.body.event == \'never\'"';
+  return `dispatcher: { concurrency: 16 }
+sources:
+  rabbit: { type: amqp, url: "${url}", prefetch: ${prefetch} }
+executors:
+  noop: { type: process }  # replaced by the benchmark's NoopExecutor of the same name
+jobs:
+  - name: drain
+    on: [{ source: rabbit, topic: "${queue}"${filter} }]
+    executor: noop
+    command: ["true"]
+`;
+}
+
+async function queueDepth(channel: Channel, queue: string): Promise<number> {
+  return (await channel.checkQueue(queue)).messageCount;
+}
+
+async function jobwireDrain(connection: ChannelModel, queue: string, count: number, mode: Mode): Promise<number> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jobwire-amqp-bench-'));
+  const configFile = path.join(dir, 'jobwire.yaml');
+  writeFileSync(configFile, benchConfig(queue, mode));
+  const config = await loadConfig(configFile);
+  let finished = 0;
+  let onFinished = (): void => undefined;
+  const onRunEvent = (event: RunEvent): void => {
+    if (event.type === 'run.finished') {
+      finished++;
+      onFinished();
+    }
+  };
+  const jobwire = createJobwire({ config, dataDir: path.join(dir, 'data'), logger: createLogger('silent'), extraExecutors: [new NoopExecutor('noop')], onRunEvent });
+  const probe = await connection.createChannel();
+  const lastId = `${queue}-${count - 1}`;
+  const done =
+    mode === 'run'
+      ? new Promise<void>((resolve) => {
+          onFinished = () => {
+            if (finished >= count) resolve();
+          };
+        })
+      : (async () => {
+          // Nothing runs: done once the queue has no ready message and the last one is committed.
+          for (;;) {
+            await new Promise((resolve) => setTimeout(resolve, 2));
+            if ((await queueDepth(probe, queue)) === 0 && (await jobwire.store.getMessage('rabbit', lastId)) !== undefined) return;
+          }
+        })();
+  const begin = performance.now();
+  await jobwire.start();
+  await done;
+  const seconds = (performance.now() - begin) / 1000;
+  await jobwire.stop();
+  rmSync(dir, { recursive: true, force: true });
+  // After stop anything unacked would be back in the queue: it must be empty.
+  const left = await queueDepth(probe, queue);
+  await probe.close();
+  if (left !== 0) throw new Error(`${mode}: ${left} messages were left in the queue: not every message was acked`);
+  return count / seconds;
+}
+
+async function main(): Promise<void> {
+  const suffix = `${process.pid}.${randomBytes(3).toString('hex')}`;
+  const queues = { raw: `jobwire-bench.raw.${suffix}`, run: `jobwire-bench.run.${suffix}`, commit: `jobwire-bench.commit.${suffix}` };
+  const connection = await connect(url);
+  try {
+    for (const queue of Object.values(queues)) await preload(connection, queue, messages);
+    const raw = await rawDrain(queues.raw, messages);
+    const commitOnly = await jobwireDrain(connection, queues.commit, messages, 'match-nothing');
+    const full = await jobwireDrain(connection, queues.run, messages, 'run');
+    console.log(
+      `amqp drain [messages=${messages} prefetch=${prefetch}]: raw amqplib consume+ack ${raw.toFixed(0)} msgs/s; ` +
+        `jobwire consume+match+commit+ack with no run created ${commitOnly.toFixed(0)} msgs/s = ${(commitOnly / raw).toFixed(2)} of raw`,
+    );
+    console.log(
+      `amqp drain: jobwire ${full.toFixed(0)} msgs/s (matched, committed with its run, acked, run by the noop executor) vs raw amqplib ` +
+        `consume+ack ${raw.toFixed(0)} msgs/s = ${(full / raw).toFixed(2)} of raw (target ≥ 0.5) [messages=${messages} prefetch=${prefetch}]`,
+    );
+  } finally {
+    const cleanup = await connection.createChannel();
+    for (const queue of Object.values(queues)) await cleanup.deleteQueue(queue).catch(() => undefined);
+    await connection.close();
+  }
+}
+
+await main();

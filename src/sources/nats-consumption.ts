@@ -1,0 +1,62 @@
+/**
+ * What the NATS source's per-subject loops (JetStream consumer or core subscription) share: the
+ * things they need from the source, and the small "stop" latch every wait races against so that
+ * `stop()` never hangs behind a full backlog or a reconnect delay.
+ */
+import type { Logger } from 'pino';
+import type { Capacity, DeliverFn } from './source.js';
+
+export interface ConsumptionContext {
+  readonly source: string;
+  /** Carries the source's name. */
+  readonly logger: Logger;
+  readonly deliver: DeliverFn;
+  readonly capacity: Capacity;
+  readonly maxMessageBytes: number;
+  readonly reconnect: { readonly initialMs: number; readonly maxMs: number };
+}
+
+/** One subject's message loop. */
+export interface Consumption {
+  /** Resolves when the loop has ended (after `stop`, or when its connection closed). */
+  readonly done: Promise<void>;
+  /** Stops taking messages, lets the one being delivered finish, returns the rest to the broker. */
+  stop(): Promise<void>;
+}
+
+/** A one-way latch: `stopped` resolves once `stop()` was called. */
+export class StopLatch {
+  private release: () => void = () => undefined;
+  private flag = false;
+  readonly stopped: Promise<void> = new Promise<void>((resolve) => {
+    this.release = resolve;
+  });
+
+  get isStopped(): boolean {
+    return this.flag;
+  }
+
+  stop(): void {
+    this.flag = true;
+    this.release();
+  }
+
+  /** Waits `ms` or until stopped; true when the wait ran out, false when stopped. */
+  async sleep(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const slept = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), ms);
+    });
+    try {
+      return await Promise.race([slept, this.stopped.then(() => false)]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Waits for capacity or stop; true when admitted. */
+  async admit(capacity: Capacity): Promise<boolean> {
+    if (this.flag) return false;
+    return Promise.race([capacity.admit().then(() => !this.flag), this.stopped.then(() => false)]);
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * RabbitMQ helpers for the amqp source tests: an ordinary amqplib client (not jobwire's
+ * publisher) to publish and inspect queues, unique names per test, a broker restart that always
+ * leaves the broker running, and a count of runs per message id through the API.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { connect, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
+import { createLogger } from '../../src/log.js';
+import { AmqpSource } from '../../src/sources/amqp.js';
+import type { Capacity } from '../../src/sources/source.js';
+
+export const AMQP_URL = process.env['JOBWIRE_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+const run = promisify(execFile);
+
+/** Unique per process and call, so parallel test files never share a queue. */
+export function uniqueName(prefix: string): string {
+  return `jobwire-test.${prefix}.${process.pid}.${randomBytes(4).toString('hex')}`;
+}
+
+/** Fails loudly (never skips) when the broker is absent. */
+export async function requireBroker(): Promise<void> {
+  try {
+    const connection = await connect(AMQP_URL);
+    await connection.close();
+  } catch (error) {
+    throw new Error(`RabbitMQ is not reachable at ${AMQP_URL} (these tests need it; start it with "service rabbitmq-server start"): ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+export interface RawClient {
+  readonly connection: ChannelModel;
+  readonly channel: ConfirmChannel;
+  /** Publishes to a queue (default exchange) and waits for the broker's confirm. */
+  send(queue: string, payload: string | Buffer, options?: Options.Publish): Promise<void>;
+  /** Publishes many without waiting for each, then waits for all confirms. */
+  sendMany(queue: string, messages: readonly { payload: string | Buffer; options?: Options.Publish }[]): Promise<void>;
+  publish(exchange: string, routingKey: string, payload: string | Buffer, options?: Options.Publish): Promise<void>;
+  /** Ready (not unacked) messages in the queue. */
+  depth(queue: string): Promise<number>;
+  deleteQueues(...queues: string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function rawClient(): Promise<RawClient> {
+  const connection = await connect(AMQP_URL);
+  connection.on('error', () => undefined);
+  const channel = await connection.createConfirmChannel();
+  channel.on('error', () => undefined);
+  const body = (payload: string | Buffer): Buffer => (typeof payload === 'string' ? Buffer.from(payload) : payload);
+  const client: RawClient = {
+    connection,
+    channel,
+    async send(queue, payload, options = {}) {
+      channel.sendToQueue(queue, body(payload), { persistent: true, ...options });
+      await channel.waitForConfirms();
+    },
+    async sendMany(queue, messages) {
+      for (const message of messages) {
+        if (!channel.sendToQueue(queue, body(message.payload), { persistent: true, ...message.options })) {
+          await new Promise((resolve) => channel.once('drain', resolve));
+        }
+      }
+      await channel.waitForConfirms();
+    },
+    async publish(exchange, routingKey, payload, options = {}) {
+      channel.publish(exchange, routingKey, body(payload), { persistent: true, ...options });
+      await channel.waitForConfirms();
+    },
+    async depth(queue) {
+      // A throwaway channel: checkQueue on a missing queue would close the shared one.
+      const probe = await connection.createChannel();
+      probe.on('error', () => undefined);
+      try {
+        return (await probe.checkQueue(queue)).messageCount;
+      } finally {
+        await probe.close().catch(() => undefined);
+      }
+    },
+    async deleteQueues(...queues) {
+      const cleanup = await connection.createChannel();
+      cleanup.on('error', () => undefined);
+      for (const queue of queues) await cleanup.deleteQueue(queue).catch(() => undefined);
+      await cleanup.close().catch(() => undefined);
+    },
+    async close() {
+      await connection.close().catch(() => undefined);
+    },
+  };
+  return client;
+}
+
+/** Polls `check` until it returns a value other than undefined. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/**
+ * Stops the RabbitMQ app, runs `whileDown`, and starts it again — in a finally, so a failing
+ * test never leaves the broker stopped for the next one.
+ */
+export async function withBrokerStopped(whileDown: () => Promise<void>): Promise<void> {
+  await run('rabbitmqctl', ['stop_app'], { timeout: 120_000 });
+  try {
+    await whileDown();
+  } finally {
+    await run('rabbitmqctl', ['start_app'], { timeout: 120_000 });
+    await eventually('RabbitMQ to accept connections again', async () => {
+      await requireBroker();
+      return true;
+    }, 60_000, 200);
+  }
+}
+
+/** Runs per message id, read through GET /v1/runs in pages of 500. */
+export async function runsPerMessage(apiUrl: string): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  let cursor: string | null = null;
+  do {
+    const query: string = cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`;
+    const response = await fetch(`${apiUrl}/v1/runs?limit=500${query}`);
+    const page = (await response.json()) as { runs: { messageId: string }[]; nextCursor: string | null };
+    for (const run of page.runs) counts.set(run.messageId, (counts.get(run.messageId) ?? 0) + 1);
+    cursor = page.nextCursor;
+  } while (cursor !== null);
+  return counts;
+}
+
+/** An AmqpSource built directly (no jobwire around it), for tests that control `deliver` and capacity. */
+export function directSource(queue: string, settings: Record<string, unknown> = {}, capacity: Capacity = { admit: async () => undefined }): { source: AmqpSource; queue: string } {
+  const source = new AmqpSource(
+    { name: 'rabbit', type: 'amqp', settings: { url: AMQP_URL, ...settings }, position: { file: 'test.yaml', line: 1, col: 1 } },
+    { logger: createLogger('silent'), maxMessageBytes: 1 << 20, capacity, reconnect: { initialMs: 50, maxMs: 500 } },
+  );
+  return { source, queue };
+}
+
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = (): void => undefined;
+  const promise = new Promise<void>((done) => (resolve = done));
+  return { promise, resolve };
+}
