@@ -113,7 +113,8 @@ async function jobwireDrain(destination: string, count: number): Promise<{ perSe
   const configFile = path.join(dir, 'jobwire.yaml');
   writeFileSync(
     configFile,
-    `dispatcher: { concurrency: 16 }
+    // maxQueuedRuns ≥ N: the intake is measured, not held back by the backlog of runs waiting.
+    `dispatcher: { concurrency: 16, maxQueuedRuns: ${count} }
 sources:
   amq: { type: stomp, url: "${url.href}", prefetch: ${prefetch} }
 executors:
