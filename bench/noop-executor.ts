@@ -20,7 +20,7 @@ export class NoopExecutor implements Executor {
       handle: `noop:${spec.runId}`,
       done: Promise.resolve(EXITED_OK),
       stop: () => undefined,
-      peekLog: () => EMPTY_LOG,
+      readLog: async () => EMPTY_LOG,
     };
   }
 

@@ -59,6 +59,31 @@ jobs:
     }
   });
 
+  it('shows the output of a running attempt, live', async () => {
+    const h = await startHarness(`
+jobs:
+  - name: talker
+    on: [{ source: http }]
+    script: echo hello; sleep 60
+`);
+    try {
+      const posted = await h.post('/v1/messages', { body: {} });
+      const id = posted.json.runs[0].id;
+      await h.waitForRun(id, ['running']);
+      const deadline = Date.now() + 10_000;
+      let logs = await h.get(`/v1/runs/${id}/logs`);
+      while (logs.json.attempts[0]?.text !== 'hello\n' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        logs = await h.get(`/v1/runs/${id}/logs`);
+      }
+      assert.deepEqual(logs.json.attempts, [{ attempt: 1, text: 'hello\n', droppedBytes: 0, totalBytes: 6, live: true }]);
+      assert.equal(logs.json.status, 'running');
+      await h.post(`/v1/runs/${id}/cancel`);
+    } finally {
+      await h.close();
+    }
+  });
+
   it('retries a failing run with backoff until it succeeds, and gives up after the limit', async () => {
     const counter = path.join(tempDir(), 'count');
     const h = await startHarness(

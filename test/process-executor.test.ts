@@ -74,9 +74,15 @@ async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_
 }
 
 /** Reads the pid a script printed first ("echo $!"), from the live log. */
-async function firstPrintedPid(peek: () => { text: string }): Promise<number> {
-  await waitUntil(() => /^\d+\n/.test(peek().text), 'the script printed a pid');
-  const pid = Number(/^(\d+)\n/.exec(peek().text)?.[1]);
+async function firstPrintedPid(read: () => Promise<{ text: string }>): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  let text = (await read()).text;
+  while (!/^\d+\n/.test(text)) {
+    if (Date.now() > deadline) assert.fail('timed out waiting until the script printed a pid');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    text = (await read()).text;
+  }
+  const pid = Number(/^(\d+)\n/.exec(text)?.[1]);
   strays.add(pid);
   return pid;
 }
@@ -216,7 +222,7 @@ describe('process executor: message data never becomes code', () => {
 describe('process executor: stopping', { timeout: 60_000 }, () => {
   it('stop("timeout") kills the whole group with SIGTERM, grandchildren included', async () => {
     const attempt = await executor({ killGraceMs: 60_000 }).start(spec(bash('sleep 100 & echo $!; sleep 100; wait')));
-    const grandchild = await firstPrintedPid(() => attempt.peekLog());
+    const grandchild = await firstPrintedPid(() => attempt.readLog());
     const began = Date.now();
     attempt.stop('timeout');
     attempt.stop('timeout');
@@ -230,7 +236,7 @@ describe('process executor: stopping', { timeout: 60_000 }, () => {
   it('takes the SIGKILL path when the group ignores SIGTERM', async () => {
     const killGraceMs = 300;
     const attempt = await executor({ killGraceMs }).start(spec(bash('trap "" TERM; sleep 100 & echo $!; sleep 100; wait')));
-    const grandchild = await firstPrintedPid(() => attempt.peekLog());
+    const grandchild = await firstPrintedPid(() => attempt.readLog());
     const began = Date.now();
     attempt.stop('timeout');
     const result = await attempt.done;
@@ -242,7 +248,7 @@ describe('process executor: stopping', { timeout: 60_000 }, () => {
 
   it('does not hang when a process that left the group keeps the pipes open', async () => {
     const attempt = await executor({ killGraceMs: 200 }).start(spec(bash('setsid sleep 100 & echo $!; sleep 100')));
-    const escaped = await firstPrintedPid(() => attempt.peekLog());
+    const escaped = await firstPrintedPid(() => attempt.readLog());
     attempt.stop('cancel');
     assert.equal((await attempt.done).kind, 'stopped');
     assert.ok(isRunning(escaped), 'the escaped process is outside our group, so it survives');
@@ -251,7 +257,7 @@ describe('process executor: stopping', { timeout: 60_000 }, () => {
 
   it('stop() after the leader exited ends a run whose background child holds the pipes', async () => {
     const attempt = await executor({ killGraceMs: 60_000 }).start(spec(bash('sleep 100 & echo $!')));
-    const grandchild = await firstPrintedPid(() => attempt.peekLog());
+    const grandchild = await firstPrintedPid(() => attempt.readLog());
     attempt.stop('timeout');
     assert.equal((await attempt.done).kind, 'stopped');
     await waitUntil(() => !isRunning(grandchild), 'the grandchild is gone');

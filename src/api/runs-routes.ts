@@ -48,7 +48,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDependencies): 
     const attempts: { attempt: number; text: string; droppedBytes: number; totalBytes: number; live: boolean }[] = (
       await deps.store.getLogs(run.id)
     ).map((log) => ({ attempt: log.attempt, text: log.text, droppedBytes: log.droppedBytes, totalBytes: log.totalBytes, live: false }));
-    const live = deps.dispatcher.liveLog(run.id);
+    const live = await deps.dispatcher.liveLog(run.id);
     if (live !== undefined && !attempts.some((entry) => entry.attempt === live.attempt)) {
       attempts.push({ attempt: live.attempt, ...live.log, live: true });
     }

@@ -128,10 +128,10 @@ export class Dispatcher {
   }
 
   /** Output of the attempt in flight, if the run is active here. */
-  liveLog(runId: string): { attempt: number; log: CapturedLog } | undefined {
+  async liveLog(runId: string): Promise<{ attempt: number; log: CapturedLog } | undefined> {
     const active = this.active.get(runId);
     if (active?.attempt === undefined) return undefined;
-    return { attempt: active.run.attempts, log: active.attempt.peekLog() };
+    return { attempt: active.run.attempts, log: await active.attempt.readLog() };
   }
 
   /**

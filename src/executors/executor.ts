@@ -57,8 +57,8 @@ export interface Attempt {
   readonly done: Promise<AttemptResult>;
   /** Ask the attempt to stop (kill the process group, delete the Job). Idempotent. */
   stop(reason: StopReason): void;
-  /** Output captured so far, for live log views. */
-  peekLog(): CapturedLog;
+  /** Output captured so far (fresh, not a cached snapshot), for live log views. */
+  readLog(): Promise<CapturedLog>;
 }
 
 /** What an executor found of an attempt left in flight by a previous jobwire process. */

@@ -11,11 +11,20 @@ export function droppedMarker(droppedBytes: number): string {
   return `\n… [jobwire: ${droppedBytes} bytes dropped] …\n`;
 }
 
+const EMPTY = Buffer.alloc(0);
+/** First head allocation: small enough to come from Node's shared buffer pool. */
+const MIN_HEAD_ALLOCATION = 1024;
+
 export class BoundedLog {
   readonly #headCapacity: number;
   readonly #tailCapacity: number;
-  /** Allocated once at full size so writes never reallocate; filled from the front. */
-  readonly #head: Buffer;
+  /**
+   * Filled from the front. Grown by doubling up to `headCapacity`: most jobs print a few lines,
+   * and allocating half of maxLogBytes up front for each run made every run pay for a large
+   * buffer (allocation, GC pressure, a bigger process to fork). Doubling keeps writes O(chunk)
+   * amortized.
+   */
+  #head: Buffer = EMPTY;
   #headLength = 0;
   /**
    * Ring buffer of the most recent bytes: a write copies at most `tailCapacity` bytes into it,
@@ -34,7 +43,6 @@ export class BoundedLog {
     }
     this.#headCapacity = Math.floor(maxBytes / 2);
     this.#tailCapacity = maxBytes - this.#headCapacity;
-    this.#head = Buffer.allocUnsafe(this.#headCapacity);
   }
 
   get totalBytes(): number {
@@ -52,11 +60,22 @@ export class BoundedLog {
     const headRoom = this.#headCapacity - this.#headLength;
     if (headRoom > 0) {
       const taken = Math.min(headRoom, rest.length);
+      this.#reserveHead(this.#headLength + taken);
       this.#head.set(rest.subarray(0, taken), this.#headLength);
       this.#headLength += taken;
       rest = rest.subarray(taken);
     }
     if (rest.length > 0) this.#writeTail(rest);
+  }
+
+  /** Makes the head buffer hold at least `length` bytes (never more than its capacity). */
+  #reserveHead(length: number): void {
+    if (length <= this.#head.length) return;
+    let size = Math.max(this.#head.length * 2, MIN_HEAD_ALLOCATION);
+    while (size < length) size *= 2;
+    const grown = Buffer.allocUnsafe(Math.min(size, this.#headCapacity));
+    grown.set(this.#head.subarray(0, this.#headLength));
+    this.#head = grown;
   }
 
   #writeTail(bytes: Uint8Array): void {

@@ -1,0 +1,231 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { PermanentError } from '../src/core/errors.js';
+import { newId } from '../src/core/ids.js';
+import type { Executor, RunSpec } from '../src/executors/executor.js';
+import { createProcessExecutor } from '../src/executors/process.js';
+import { SpawnerClient } from '../src/executors/spawner/client.js';
+import { SpawnerError } from '../src/executors/spawner/errors.js';
+import { encode, parseReply, ProtocolError, type Reply } from '../src/executors/spawner/protocol.js';
+import { isRunning } from './support/processes.js';
+
+const root = mkdtempSync(path.join(tmpdir(), 'jobwire-spawner-'));
+const runsDir = path.join(root, 'runs');
+const helperEntry = fileURLToPath(new URL('../src/executors/spawner/main.js', import.meta.url));
+const closers: Array<() => Promise<void>> = [];
+const strays = new Set<number>();
+
+after(async () => {
+  await Promise.all(closers.map((close) => close()));
+  for (const pid of strays) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  await rm(root, { recursive: true, force: true });
+});
+
+function executor(): Executor {
+  const created = createProcessExecutor({ name: 'local', runsDir, maxLogBytes: 1 << 16, killGraceMs: 200 });
+  closers.push(() => created.close());
+  return created;
+}
+
+function spec(argv: string[], env: Record<string, string> = {}): RunSpec {
+  const runId = newId();
+  return {
+    runId,
+    job: 'test',
+    attempt: 1,
+    messageId: 'm-1',
+    source: 'http',
+    correlationId: 'c-1',
+    argv,
+    files: [],
+    messageJson: '{}',
+    env: { JOBWIRE_RUN_ID: runId, ...env },
+  };
+}
+
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function pidOf(handle: string): number {
+  const pid = Number(/^pid:(\d+)$/.exec(handle)?.[1]);
+  strays.add(pid);
+  return pid;
+}
+
+describe('spawner: runs through a helper process', () => {
+  it('spawns jobs as children of the spawner, not of jobwire', async () => {
+    const attempt = await executor().start(spec(['sleep', '100']));
+    const pid = pidOf(attempt.handle);
+    const helper = parentOf(pid);
+    assert.notEqual(helper, process.pid);
+    assert.match(readFileSync(`/proc/${helper}/cmdline`, 'utf8'), /spawner\/main\.js/);
+    attempt.stop('cancel');
+    assert.equal((await attempt.done).kind, 'stopped');
+  });
+
+  it('resolves 200 concurrent runs, each with its own output and exit code', async () => {
+    const exec = executor();
+    const count = 200;
+    const results = await Promise.all(
+      Array.from({ length: count }, async (_, n) => {
+        const attempt = await exec.start(spec(['sh', '-c', 'echo "$N"; exit $((N % 7))'], { N: String(n) }));
+        return attempt.done;
+      }),
+    );
+    results.forEach((result, n) => {
+      assert.equal(result.kind, 'exited', `run ${n}`);
+      assert.equal(result.kind === 'exited' && result.exitCode, n % 7, `run ${n}`);
+      assert.equal(result.log.text, `${n}\n`, `run ${n}`);
+    });
+  });
+});
+
+describe('spawner: failures', { timeout: 30_000 }, () => {
+  it('fails in-flight attempts when the spawner dies, kills their groups, and restarts on the next start', async () => {
+    const exec = executor();
+    const specs = [1, 2, 3].map(() => spec(['sleep', '100']));
+    const attempts = await Promise.all(specs.map((one) => exec.start(one)));
+    const pids = attempts.map((attempt) => pidOf(attempt.handle));
+    const helper = parentOf(pids[0] ?? 0);
+    assert.ok(pids.every((pid) => parentOf(pid) === helper));
+    process.kill(helper, 'SIGKILL');
+    for (const attempt of attempts) {
+      const result = await attempt.done;
+      assert.equal(result.kind, 'error');
+      assert.ok(result.kind === 'error' && result.error instanceof SpawnerError, String(result.kind === 'error' && result.error));
+      assert.match(result.kind === 'error' ? result.error.message : '', /process spawner \(pid \d+\) exited unexpectedly \(signal SIGKILL\)/);
+    }
+    await waitUntil(() => pids.every((pid) => !isRunning(pid)), 'the orphaned jobs are killed');
+    // The spawner could not remove their folders; jobwire did, before `done` resolved.
+    const left = await readdir(runsDir);
+    assert.deepEqual(left.filter((name) => specs.some((one) => name.startsWith(one.runId))), []);
+
+    // The next start brings up a new spawner: the job's parent is another process.
+    const next = await exec.start(spec(['sh', '-c', 'echo "$PPID"']));
+    const result = await next.done;
+    assert.equal(result.kind, 'exited');
+    const newHelper = Number(result.log.text.trim());
+    assert.ok(newHelper > 1 && newHelper !== helper && newHelper !== process.pid, result.log.text);
+  });
+
+  it('reports a run folder that cannot be prepared as PermanentError, leaving nothing behind', async () => {
+    const missing = path.join(root, 'no-such-dir');
+    const one = spec(['true']);
+    const error = await executor()
+      .start({ ...one, workingDir: missing })
+      .then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof PermanentError, String(error));
+    assert.equal(error.message, `workingDir ${missing} does not exist`);
+    assert.deepEqual((await readdir(runsDir)).filter((name) => name.startsWith(one.runId)), []);
+  });
+
+  it('exits at once on EOF of its control channel, leaving running jobs alone', async () => {
+    const helper = spawn(process.execPath, [helperEntry], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const exited = new Promise<number | null>((resolve) => helper.once('exit', (code) => resolve(code)));
+    helper.stdout.setEncoding('utf8');
+    const replies: Reply[] = [];
+    let buffered = '';
+    helper.stdout.on('data', (chunk: string) => {
+      buffered += chunk;
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      replies.push(...lines.map(parseReply));
+    });
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+    helper.stdin.write(encode({ type: 'spawn', id: 1, argv: ['sleep', '100'], cwd: root, env, maxLogBytes: 1024 }));
+    await waitUntil(() => replies.length > 0, 'the spawner answered');
+    const reply = replies[0];
+    assert.equal(reply?.type, 'spawned');
+    const job = reply?.type === 'spawned' ? reply.pid : 0;
+    strays.add(job);
+    const began = Date.now();
+    helper.stdin.end();
+    assert.equal(await exited, 0);
+    assert.ok(Date.now() - began < 2000, 'the spawner did not wait for its job');
+    assert.ok(isRunning(job), 'the job survives its spawner');
+    process.kill(-job, 'SIGKILL');
+  });
+
+  it('exits with an error on a request line that breaks the protocol', async () => {
+    const helper = spawn(process.execPath, [helperEntry], { stdio: ['pipe', 'pipe', 'pipe'] });
+    helper.stdout.resume();
+    let stderr = '';
+    helper.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => helper.once('close', (code) => resolve(code)));
+    helper.stdin.write('{"type":"spawn","id":1,"argv":"sh -c evil"}\n');
+    assert.equal(await exited, 70);
+    assert.match(stderr, /ProtocolError: invalid spawn\.argv/);
+  });
+
+  it('rejects replies that do not match the protocol', () => {
+    for (const line of ['', 'nope', '[]', '{"type":"spawned","id":1}', '{"type":"exited","id":1,"code":0,"signal":null,"error":null}', '{"type":"what","id":1}']) {
+      assert.throws(() => parseReply(line), ProtocolError, line);
+    }
+  });
+});
+
+describe('spawner: client lifecycle', { timeout: 30_000 }, () => {
+  it('reports a spawn the helper could not answer as SpawnerError, then recovers', async () => {
+    const client = new SpawnerClient({ maxLogBytes: 1024 });
+    closers.push(() => client.close());
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+    const first = await client.spawn({ argv: ['true'], cwd: root, env, maxLogBytes: 1024 });
+    assert.equal((await first.ended).kind, 'exited');
+    const helper = client.helperPid;
+    assert.ok(helper !== undefined);
+    // Stop the helper so it cannot answer, queue a spawn, then kill it.
+    process.kill(helper, 'SIGSTOP');
+    const pending = client.spawn({ argv: ['true'], cwd: root, env, maxLogBytes: 1024 });
+    process.kill(helper, 'SIGKILL');
+    await assert.rejects(pending, (error: unknown) => error instanceof SpawnerError && /cannot tell whether true/.test(error.message));
+    const again = await client.spawn({ argv: ['true'], cwd: root, env, maxLogBytes: 1024 });
+    assert.equal((await again.ended).kind, 'exited');
+    assert.notEqual(client.helperPid, helper);
+  });
+
+  it('does not keep jobwire alive while idle, and the spawner follows jobwire out', async () => {
+    const script = path.join(root, 'idle.mjs');
+    const processModule = new URL('../src/executors/process.js', import.meta.url).href;
+    writeFileSync(
+      script,
+      `import { createProcessExecutor } from ${JSON.stringify(processModule)};
+const exec = createProcessExecutor({ name: 'x', runsDir: ${JSON.stringify(runsDir)}, maxLogBytes: 1024 });
+const attempt = await exec.start({ runId: 'idle-1', job: 'j', attempt: 1, messageId: 'm', source: 'http', correlationId: 'c',
+  argv: ['sh', '-c', 'echo $PPID'], env: {}, files: [], messageJson: '{}' });
+const result = await attempt.done;
+process.stdout.write(result.log.text);
+// no close(): the process must still end on its own
+`,
+    );
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    assert.equal(code, 0);
+    const helper = Number(out.trim());
+    assert.ok(helper > 1);
+    await waitUntil(() => !isRunning(helper), 'the spawner exits after jobwire');
+  });
+});
