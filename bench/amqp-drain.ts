@@ -15,21 +15,14 @@
  * The last line holds the figures.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect, type Channel, type ChannelModel } from 'amqplib';
-import { createJobwire } from '../src/app.js';
-import { loadConfig } from '../src/config/load.js';
-import type { RunEvent } from '../src/dispatch/dispatcher.js';
-import { createLogger } from '../src/log.js';
-import { NoopExecutor } from './noop-executor.js';
+import { MATCH_NOTHING, PAYLOAD_JSON, drainConfig, drainJobwire } from './drain-harness.js';
 
 const messages = Number(process.argv[2] ?? 20_000);
 const prefetch = Number(process.argv[3] ?? 100);
 const url = process.env['JOBWIRE_BENCH_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
-const PAYLOAD = Buffer.from(JSON.stringify({ event: 'order.created', order: { id: 42, items: 3 } }));
+const PAYLOAD = Buffer.from(PAYLOAD_JSON);
 
 async function preload(connection: ChannelModel, queue: string, count: number): Promise<void> {
   const channel = await connection.createConfirmChannel();
@@ -66,21 +59,7 @@ async function rawDrain(queue: string, count: number): Promise<number> {
 type Mode = 'run' | 'match-nothing';
 
 function benchConfig(queue: string, mode: Mode): string {
-  // 'match-nothing': the message is matched (no job wants it), committed and acked, no run is
-  // created — the consume → commit → ack path alone, without the run lifecycle's writes.
-  const filter = mode === 'run' ? '' : ', if: "message.body.event == \'never\'"';
-  // maxQueuedRuns ≥ N: the intake is measured, not held back by the backlog of runs waiting.
-  return `dispatcher: { concurrency: 16, maxQueuedRuns: ${messages} }
-sources:
-  rabbit: { type: amqp, url: "${url}", prefetch: ${prefetch} }
-executors:
-  noop: { type: process }  # replaced by the benchmark's NoopExecutor of the same name
-jobs:
-  - name: drain
-    on: [{ source: rabbit, topic: "${queue}"${filter} }]
-    executor: noop
-    command: ["true"]
-`;
+  return drainConfig({ name: 'rabbit', settings: `{ type: amqp, url: "${url}", prefetch: ${prefetch} }` }, queue, messages, mode === 'run' ? '' : MATCH_NOTHING);
 }
 
 async function queueDepth(channel: Channel, queue: string): Promise<number> {
@@ -89,29 +68,10 @@ async function queueDepth(channel: Channel, queue: string): Promise<number> {
 
 /** Intake rate (queue empty, every message committed with its runs and acked) and, with runs, the rate until the last run finished. */
 async function jobwireDrain(connection: ChannelModel, queue: string, count: number, mode: Mode): Promise<{ intake: number; runs: number }> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'jobwire-amqp-bench-'));
-  const configFile = path.join(dir, 'jobwire.yaml');
-  writeFileSync(configFile, benchConfig(queue, mode));
-  const config = await loadConfig(configFile);
-  let finished = 0;
-  let onFinished = (): void => undefined;
-  const onRunEvent = (event: RunEvent): void => {
-    if (event.type === 'run.finished') {
-      finished++;
-      onFinished();
-    }
-  };
-  const jobwire = createJobwire({ config, dataDir: path.join(dir, 'data'), logger: createLogger('silent'), extraExecutors: [new NoopExecutor('noop')], onRunEvent });
+  const drain = await drainJobwire('amqp', benchConfig(queue, mode), mode === 'run' ? count : undefined);
+  const { jobwire } = drain;
   const probe = await connection.createChannel();
   const lastId = `${queue}-${count - 1}`;
-  const runsDone =
-    mode === 'run'
-      ? new Promise<void>((resolve) => {
-          onFinished = () => {
-            if (finished >= count) resolve();
-          };
-        })
-      : Promise.resolve();
   // Intake is done once the queue has no ready message and the last one is committed.
   const intakeDone = async (): Promise<void> => {
     for (;;) {
@@ -123,10 +83,9 @@ async function jobwireDrain(connection: ChannelModel, queue: string, count: numb
   await jobwire.start();
   await intakeDone();
   const intakeSeconds = (performance.now() - begin) / 1000;
-  await runsDone;
+  await drain.runsFinished;
   const seconds = (performance.now() - begin) / 1000;
-  await jobwire.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await drain.stop();
   // After stop anything unacked would be back in the queue: it must be empty.
   const left = await queueDepth(probe, queue);
   await probe.close();

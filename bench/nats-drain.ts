@@ -16,22 +16,15 @@
  * The last line holds the figures.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type PubAck } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { createJobwire } from '../src/app.js';
-import { loadConfig } from '../src/config/load.js';
-import type { RunEvent } from '../src/dispatch/dispatcher.js';
-import { createLogger } from '../src/log.js';
-import { NoopExecutor } from './noop-executor.js';
+import { MATCH_NOTHING, PAYLOAD_JSON, drainConfig, drainJobwire } from './drain-harness.js';
 
 const messages = Number(process.argv[2] ?? 20_000);
 const prefetch = Number(process.argv[3] ?? 256);
 const url = process.env['JOBWIRE_BENCH_NATS_URL'] ?? 'nats://127.0.0.1:4222';
-const PAYLOAD = new TextEncoder().encode(JSON.stringify({ event: 'order.created', order: { id: 42, items: 3 } }));
+const PAYLOAD = new TextEncoder().encode(PAYLOAD_JSON);
 /** Publishes in flight while pre-loading. */
 const PUBLISH_WINDOW = 1000;
 /** The pull request lifetime jobwire's source uses, so both sides pull alike. */
@@ -67,21 +60,8 @@ async function rawDrain(jsm: JetStreamManager, stream: string, subject: string, 
 type Mode = 'run' | 'match-nothing';
 
 function benchConfig(stream: string, subject: string, count: number, mode: Mode): string {
-  // 'match-nothing': the message is matched (no job wants it), committed and acked, no run is
-  // created — the consume → commit → ack path alone, without the run lifecycle's writes.
-  const filter = mode === 'run' ? '' : ', if: "message.body.event == \'never\'"';
-  // maxQueuedRuns ≥ N: the intake is measured, not held back by the backlog of runs waiting.
-  return `dispatcher: { concurrency: 16, maxQueuedRuns: ${count} }
-sources:
-  bus: { type: nats, url: "${url}", stream: "${stream}", durable: "bench-${mode}", prefetch: ${prefetch}, maxAckPending: ${Math.max(1000, prefetch)} }
-executors:
-  noop: { type: process }  # replaced by the benchmark's NoopExecutor of the same name
-jobs:
-  - name: drain
-    on: [{ source: bus, topic: "${subject}"${filter} }]
-    executor: noop
-    command: ["true"]
-`;
+  const settings = `{ type: nats, url: "${url}", stream: "${stream}", durable: "bench-${mode}", prefetch: ${prefetch}, maxAckPending: ${Math.max(1000, prefetch)} }`;
+  return drainConfig({ name: 'bus', settings }, subject, count, mode === 'run' ? '' : MATCH_NOTHING);
 }
 
 async function settled(jsm: JetStreamManager, stream: string, durable: string): Promise<boolean> {
@@ -93,29 +73,10 @@ const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Messages/s until the consumer is empty and every message acked, and until every run finished. */
 async function jobwireDrain(jsm: JetStreamManager, stream: string, subject: string, count: number, mode: Mode): Promise<{ acked: number; finished: number }> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'jobwire-nats-bench-'));
-  const configFile = path.join(dir, 'jobwire.yaml');
-  writeFileSync(configFile, benchConfig(stream, subject, count, mode));
   const durable = `bench-${mode}`;
-  const config = await loadConfig(configFile);
-  let finished = 0;
-  let onFinished = (): void => undefined;
-  const onRunEvent = (event: RunEvent): void => {
-    if (event.type === 'run.finished') {
-      finished++;
-      onFinished();
-    }
-  };
-  const jobwire = createJobwire({ config, dataDir: path.join(dir, 'data'), logger: createLogger('silent'), extraExecutors: [new NoopExecutor('noop')], onRunEvent });
+  const drain = await drainJobwire('nats', benchConfig(stream, subject, count, mode), mode === 'match-nothing' ? undefined : count);
+  const { jobwire } = drain;
   const lastId = `${subject}-${count - 1}`;
-  const allFinished =
-    mode === 'match-nothing'
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => {
-          onFinished = () => {
-            if (finished >= count) resolve();
-          };
-        });
   const begin = performance.now();
   await jobwire.start();
   // The last message committed (a cheap local read, polled often), then the consumer has no
@@ -123,10 +84,9 @@ async function jobwireDrain(jsm: JetStreamManager, stream: string, subject: stri
   while ((await jobwire.store.getMessage('bus', lastId)) === undefined) await tick(2);
   while (!(await settled(jsm, stream, durable))) await tick(2);
   const ackedSeconds = (performance.now() - begin) / 1000;
-  await allFinished;
+  await drain.runsFinished;
   const finishedSeconds = (performance.now() - begin) / 1000;
-  await jobwire.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await drain.stop();
   if (!(await settled(jsm, stream, durable))) throw new Error('the consumer still has pending or unacked messages: not every message was acked');
   return { acked: count / ackedSeconds, finished: count / finishedSeconds };
 }

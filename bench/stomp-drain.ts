@@ -15,22 +15,14 @@
  * `.ci/activemq.sh` installs it). The last line holds the figures.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, type IMessage } from '@stomp/stompjs';
 import { TCPWrapper } from '@stomp/tcp-wrapper';
-import { createJobwire } from '../src/app.js';
-import { loadConfig } from '../src/config/load.js';
-import type { RunEvent } from '../src/dispatch/dispatcher.js';
-import { createLogger } from '../src/log.js';
-import { NoopExecutor } from './noop-executor.js';
+import { PAYLOAD_JSON, drainConfig, drainJobwire } from './drain-harness.js';
 
 const messages = Number(process.argv[2] ?? 20_000);
 const prefetch = Number(process.argv[3] ?? 100);
 const url = new URL(process.env['JOBWIRE_BENCH_STOMP_URL'] ?? 'stomp://127.0.0.1:61613');
-const PAYLOAD = JSON.stringify({ event: 'order.created', order: { id: 42, items: 3 } });
 
 /** One raw stompjs connection, as any Node application would open it. */
 async function rawConnection(): Promise<{ client: Client; roundTrip(): Promise<void>; close(): Promise<void> }> {
@@ -65,7 +57,7 @@ async function rawConnection(): Promise<{ client: Client; roundTrip(): Promise<v
 async function preload(destination: string, count: number): Promise<void> {
   const raw = await rawConnection();
   for (let i = 0; i < count; i++) {
-    raw.client.publish({ destination, body: PAYLOAD, headers: { persistent: 'true', 'content-type': 'application/json' } });
+    raw.client.publish({ destination, body: PAYLOAD_JSON, headers: { persistent: 'true', 'content-type': 'application/json' } });
     // Let the socket drain now and then rather than buffering 20,000 frames at once.
     if (i % 1000 === 999) await raw.roundTrip();
   }
@@ -109,44 +101,12 @@ async function leftOn(destination: string): Promise<number> {
 }
 
 async function jobwireDrain(destination: string, count: number): Promise<{ perSecond: number; left: number }> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'jobwire-stomp-bench-'));
-  const configFile = path.join(dir, 'jobwire.yaml');
-  writeFileSync(
-    configFile,
-    // maxQueuedRuns ≥ N: the intake is measured, not held back by the backlog of runs waiting.
-    `dispatcher: { concurrency: 16, maxQueuedRuns: ${count} }
-sources:
-  amq: { type: stomp, url: "${url.href}", prefetch: ${prefetch} }
-executors:
-  noop: { type: process }  # replaced by the benchmark's NoopExecutor of the same name
-jobs:
-  - name: drain
-    on: [{ source: amq, topic: "${destination}" }]
-    executor: noop
-    command: ["true"]
-`,
-  );
-  const config = await loadConfig(configFile);
-  let finished = 0;
-  let onFinished = (): void => undefined;
-  const onRunEvent = (event: RunEvent): void => {
-    if (event.type === 'run.finished') {
-      finished++;
-      onFinished();
-    }
-  };
-  const jobwire = createJobwire({ config, dataDir: path.join(dir, 'data'), logger: createLogger('silent'), extraExecutors: [new NoopExecutor('noop')], onRunEvent });
-  const allFinished = new Promise<void>((resolve) => {
-    onFinished = () => {
-      if (finished >= count) resolve();
-    };
-  });
+  const drain = await drainJobwire('stomp', drainConfig({ name: 'amq', settings: `{ type: stomp, url: "${url.href}", prefetch: ${prefetch} }` }, destination, count), count);
   const begin = performance.now();
-  await jobwire.start();
-  await allFinished;
+  await drain.jobwire.start();
+  await drain.runsFinished;
   const seconds = (performance.now() - begin) / 1000;
-  await jobwire.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await drain.stop();
   return { perSecond: count / seconds, left: await leftOn(destination) };
 }
 

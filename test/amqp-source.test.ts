@@ -7,8 +7,9 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startHarness, tempDir, type Harness } from './support/harness.js';
-import { startServe } from './support/serve-process.js';
-import { AMQP_URL, deferred, directSource, eventually, rawClient, requireBroker, runsPerMessage, uniqueName, withBrokerStopped, type RawClient } from './support/amqp.js';
+import { AMQP_URL, directSource, rawClient, requireBroker, uniqueName, withBrokerStopped, type RawClient } from './support/amqp.js';
+import { deferred, eventually, sleep } from './support/eventually.js';
+import { runsPerMessage, whileServing } from './support/runs.js';
 import { AmqpPublishError, createAmqpPublisher } from '../src/sources/amqp-publisher.js';
 import { AmqpTopicError, AmqpTopologyMismatchError } from '../src/sources/amqp-topology.js';
 import type { Capacity, DeliverFn } from '../src/sources/source.js';
@@ -34,8 +35,6 @@ async function runsFor(h: Harness, messageId: string): Promise<any[]> {
   const { json } = await h.get(`/v1/runs?messageId=${encodeURIComponent(messageId)}&limit=500`);
   return json.runs;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('amqp source (RabbitMQ)', () => {
   let client: RawClient;
@@ -360,29 +359,21 @@ describe('amqp source (RabbitMQ)', () => {
     // Declared as jobwire declares it, so the burst waits in the queue before jobwire starts.
     await client.channel.assertQueue(q, { durable: true });
     await client.sendMany(q, Array.from({ length: 1000 }, (_, i) => ({ payload: `{"n":${i}}`, options: { messageId: `k-${i}`, contentType: 'application/json' } })));
-    const first = await startServe(file, path.join(dir, 'data'));
-    try {
+    await whileServing(file, path.join(dir, 'data'), 'SIGKILL', async (first) => {
       const before = await eventually('a part of the burst', async () => {
         const { size } = await runsPerMessage(first.url);
         return size >= 150 ? size : undefined;
       }, 60_000);
       assert.ok(before < 1000, `killed in the middle of the burst (${before} of 1000 recorded)`);
-    } finally {
-      first.child.kill('SIGKILL');
-      await first.exited;
-    }
-    const second = await startServe(file, path.join(dir, 'data'));
-    try {
+    });
+    await whileServing(file, path.join(dir, 'data'), 'SIGTERM', async (second) => {
       const counts = await eventually('a run for each of the 1,000 messages', async () => {
         const current = await runsPerMessage(second.url);
         return current.size === 1000 ? current : undefined;
       }, 120_000, 250);
       await eventually('the queue drained', async () => ((await client.depth(q)) === 0 ? true : undefined));
       assert.deepEqual([...counts.values()].filter((count) => count !== 1), [], 'exactly one run per message');
-    } finally {
-      second.child.kill('SIGTERM');
-      await second.exited;
-    }
+    });
   });
 });
 

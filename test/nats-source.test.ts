@@ -19,19 +19,16 @@ import { startHarness, tempDir, type Harness } from './support/harness.js';
 import {
   NATS_URL,
   config,
-  deferred,
   definition,
   directSource,
-  eventually,
   rawClient,
   requireBroker,
-  runsPerMessage,
-  sleep,
   uniqueNames,
   withBrokerStopped,
   type RawClient,
 } from './support/nats.js';
-import { startServe } from './support/serve-process.js';
+import { deferred, eventually, sleep } from './support/eventually.js';
+import { runsPerMessage, whileServing } from './support/runs.js';
 
 async function runsFor(h: Harness, messageId: string): Promise<any[]> {
   const { json } = await h.get(`/v1/runs?messageId=${encodeURIComponent(messageId)}&limit=500`);
@@ -371,30 +368,22 @@ describe('nats source (JetStream)', () => {
     // A small backlog makes jobwire take the burst in at the pace it runs it: the kill lands mid-intake.
     // A short ack wait: what the killed jobwire held unacked comes back in seconds, not 30.
     writeFileSync(file, config(subject, { top: 'dispatcher: { concurrency: 4, maxQueuedRuns: 20 }', source: '    ackWaitMs: 3000' }));
-    const first = await startServe(file, path.join(dir, 'data'));
-    try {
+    await whileServing(file, path.join(dir, 'data'), 'SIGKILL', async (first) => {
       await Promise.all(Array.from({ length: 1000 }, (_, i) => client.publish(subject, `{"n":${i}}`, { msgID: `k-${i}` })));
       const before = await eventually('a part of the burst', async () => {
         const { size } = await runsPerMessage(first.url);
         return size >= 150 ? size : undefined;
       }, 60_000);
       assert.ok(before < 1000, `killed in the middle of the burst (${before} of 1,000 recorded)`);
-    } finally {
-      first.child.kill('SIGKILL');
-      await first.exited;
-    }
-    const second = await startServe(file, path.join(dir, 'data'));
-    try {
+    });
+    await whileServing(file, path.join(dir, 'data'), 'SIGTERM', async (second) => {
       const counts = await eventually('a run for each of the 1,000 messages', async () => {
         const current = await runsPerMessage(second.url);
         return current.size === 1000 ? current : undefined;
       }, 120_000, 250);
       assert.deepEqual([...counts.values()].filter((count) => count !== 1), [], 'exactly one run per message');
       await eventually('everything acked', async () => ((await client.consumer(name, 'jobwire-bus')).ack_floor.stream_seq === 1000 ? true : undefined), 30_000);
-    } finally {
-      second.child.kill('SIGTERM');
-      await second.exited;
-    }
+    });
   });
 });
 

@@ -73,6 +73,16 @@ async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_
   }
 }
 
+/** The session id of a process (field 6 of /proc/<pid>/stat), or undefined when it is gone. */
+function sessionOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads the pid a script printed first ("echo $!"), from the live log. */
 async function firstPrintedPid(read: () => Promise<{ text: string }>): Promise<number> {
   const deadline = Date.now() + 10_000;
@@ -249,6 +259,8 @@ describe('process executor: stopping', { timeout: 60_000 }, () => {
   it('does not hang when a process that left the group keeps the pipes open', async () => {
     const attempt = await executor({ killGraceMs: 200 }).start(spec(bash('setsid sleep 100 & echo $!; sleep 100')));
     const escaped = await firstPrintedPid(() => attempt.readLog());
+    // `setsid` may not have run yet when the pid is printed: stop only once it left our group.
+    await waitUntil(() => sessionOf(escaped) === escaped, 'the background process has its own session');
     attempt.stop('cancel');
     assert.equal((await attempt.done).kind, 'stopped');
     assert.ok(isRunning(escaped), 'the escaped process is outside our group, so it survives');

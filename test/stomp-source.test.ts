@@ -10,20 +10,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { IMessage } from '@stomp/stompjs';
 import { startHarness, tempDir, type Harness } from './support/harness.js';
-import { startServe } from './support/serve-process.js';
-import {
-  STOMP_TLS_URL,
-  STOMP_URL,
-  TLS_CLIENT_DIR,
-  eventually,
-  rawClient,
-  requireBroker,
-  runsPerMessage,
-  sleep,
-  uniqueName,
-  withBrokerStopped,
-  type RawClient,
-} from './support/stomp.js';
+import { STOMP_TLS_URL, STOMP_URL, TLS_CLIENT_DIR, rawClient, requireBroker, uniqueName, withBrokerStopped, type RawClient } from './support/stomp.js';
+import { deferred, eventually, sleep } from './support/eventually.js';
+import { runsPerMessage, whileServing } from './support/runs.js';
 import { createStompPublisher, createStompSource } from '../src/sources/stomp.js';
 import type { Capacity, DeliverFn, Source } from '../src/sources/source.js';
 import type { Message } from '../src/core/message.js';
@@ -67,12 +56,6 @@ function directSource(settings: Record<string, unknown> = {}, capacity: Capacity
     { name: 'amq', type: 'stomp', settings: { url: STOMP_URL, heartbeatMs: 2000, ...settings }, position: { file: '/tmp/test.yaml', line: 1, col: 1 } },
     { logger: createLogger('silent'), maxMessageBytes: 1 << 20, capacity, reconnect: { initialMs: 50, maxMs: 500 } },
   );
-}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve = (): void => undefined;
-  const promise = new Promise<void>((done) => (resolve = done));
-  return { promise, resolve };
 }
 
 /** A local port nothing listens on: connecting to it is refused at once. */
@@ -425,24 +408,16 @@ describe('stomp source (ActiveMQ)', () => {
     } finally {
       await burst.close();
     }
-    const first = await startServe(file, dataDir);
-    try {
+    await whileServing(file, dataDir, 'SIGKILL', async (first) => {
       await eventually('a few hundred runs', async () => ((await runsPerMessage(first.url)).size >= 200 ? true : undefined), 60_000, 50);
-    } finally {
-      first.child.kill('SIGKILL');
-      await first.exited;
-    }
-    const second = await startServe(file, dataDir);
-    try {
+    });
+    await whileServing(file, dataDir, 'SIGTERM', async (second) => {
       const counts = await eventually('1000 messages with runs', async () => {
         const current = await runsPerMessage(second.url);
         return current.size >= 1000 ? current : undefined;
       }, 180_000, 250);
       assert.equal(counts.size, 1000);
       assert.deepEqual([...counts.values()].filter((count) => count !== 1), [], 'no message ran twice');
-    } finally {
-      second.child.kill('SIGTERM');
-      await second.exited;
-    }
+    });
   });
 });

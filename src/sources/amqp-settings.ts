@@ -4,12 +4,14 @@
  * resolves TLS material (a path or inline PEM) and builds what amqplib's `connect` takes.
  * Credentials end up only in the connect options, never in anything that is logged.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { SocketOptions } from 'amqplib';
 import { credentials } from 'amqplib';
 import type { SourceDefinition } from '../config/types.js';
 import { JobwireError } from '../core/errors.js';
+import { int, parseSourceUrl, readTls, record, redactUrl, str, urlList, type Settings } from './settings-readers.js';
+
+// Kept importable from here: the amqp source and publisher log redacted URLs.
+export { redactUrl };
 
 /** A setting the adapter cannot work with (missing URL, unreadable TLS file, wrong scheme). */
 export class AmqpSettingsError extends JobwireError {
@@ -48,42 +50,16 @@ const MIN_RECONNECT_MS = 10;
 /** Settings of other broker types: accepted by the schema, meaningless here (warned about). */
 export const IGNORED_KEYS = ['login', 'passcode', 'token', 'stream', 'ackWaitMs', 'deadLetterQueue', 'mode', 'maxAckPending', 'nakDelayMs'] as const;
 
-type Settings = Readonly<Record<string, unknown>>;
-
-function str(settings: Settings, key: string): string | undefined {
-  const value = settings[key];
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-function int(settings: Settings, key: string): number | undefined {
-  const value = settings[key];
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-}
-
-function record(value: unknown): Settings | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Settings) : undefined;
-}
-
 function urlsOf(definition: SourceDefinition): string[] {
   const { settings } = definition;
-  const list = Array.isArray(settings['urls']) ? settings['urls'].filter((url): url is string => typeof url === 'string') : [];
-  const single = str(settings, 'url');
-  const urls = single === undefined ? list : [single, ...list];
+  const urls = urlList(settings);
   if (urls.length === 0) throw new AmqpSettingsError(`source "${definition.name}": set url (like amqp://host:5672) or urls`);
   return urls.map((url) => withQuery(definition, url, settings));
 }
 
 /** Applies `vhost` and `heartbeatMs` to a URL; the scheme must be amqp or amqps. */
 function withQuery(definition: SourceDefinition, text: string, settings: Settings): string {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch (error) {
-    throw new AmqpSettingsError(`source "${definition.name}": not a URL: ${redactUrl(text)}`, { cause: error });
-  }
-  if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:') {
-    throw new AmqpSettingsError(`source "${definition.name}": URL scheme must be amqp: or amqps:, not ${url.protocol}`);
-  }
+  const url = parseSourceUrl(definition, text, ['amqp:', 'amqps:'], AmqpSettingsError);
   const vhost = str(settings, 'vhost');
   if (vhost !== undefined) url.pathname = '/' + encodeURIComponent(vhost);
   // An explicit heartbeatMs wins; a URL's own ?heartbeat= is kept; otherwise our default.
@@ -92,30 +68,6 @@ function withQuery(definition: SourceDefinition, text: string, settings: Setting
     url.searchParams.set('heartbeat', String(Math.ceil((heartbeatMs ?? DEFAULT_HEARTBEAT_MS) / 1000)));
   }
   return url.toString();
-}
-
-/** The URL without its user and password: what logs and errors may show. */
-export function redactUrl(text: string): string {
-  try {
-    const url = new URL(text);
-    url.username = '';
-    url.password = '';
-    return url.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
-}
-
-/** A TLS value is inline PEM or a path, relative to the config file's folder. */
-function pem(definition: SourceDefinition, key: string, value: unknown): Buffer | undefined {
-  if (typeof value !== 'string' || value === '') return undefined;
-  if (value.includes('-----BEGIN ')) return Buffer.from(value);
-  const file = path.resolve(path.dirname(definition.position.file), value);
-  try {
-    return readFileSync(file);
-  } catch (error) {
-    throw new AmqpSettingsError(`source "${definition.name}": tls.${key}: cannot read ${file}`, { cause: error });
-  }
 }
 
 function socketOptionsOf(definition: SourceDefinition): SocketOptions {
@@ -130,15 +82,10 @@ function socketOptionsOf(definition: SourceDefinition): SocketOptions {
   if (username !== undefined || password !== undefined) options.credentials = credentials.plain(username ?? '', password ?? '');
   const tls = record(settings['tls']);
   if (tls !== undefined) {
-    const ca = pem(definition, 'ca', tls['ca']);
-    const cert = pem(definition, 'cert', tls['cert']);
-    const key = pem(definition, 'key', tls['key']);
+    const { ca, ...material } = readTls(definition, tls, AmqpSettingsError);
+    // amqplib hands `ca` to tls.connect as a list of CAs.
     if (ca !== undefined) options.ca = [ca];
-    if (cert !== undefined) options.cert = cert;
-    if (key !== undefined) options.key = key;
-    if (typeof tls['passphrase'] === 'string') options.passphrase = tls['passphrase'];
-    if (typeof tls['servername'] === 'string') options.servername = tls['servername'];
-    if (typeof tls['rejectUnauthorized'] === 'boolean') options.rejectUnauthorized = tls['rejectUnauthorized'];
+    Object.assign(options, material);
   }
   return options;
 }

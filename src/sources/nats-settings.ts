@@ -4,11 +4,10 @@
  * resolves TLS material (a path or inline PEM) and builds what the NATS client's `connect`
  * takes. Credentials end up only in the connect options, never in anything that is logged.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import type { SourceDefinition } from '../config/types.js';
 import { JobwireError } from '../core/errors.js';
+import { int, parseSourceUrl, readTls, record, redactUrl, str, urlList } from './settings-readers.js';
 
 /** A setting the adapter cannot work with (bad URL, unreadable TLS file, unknown option). */
 export class NatsSettingsError extends JobwireError {
@@ -51,64 +50,18 @@ const DEFAULT_PING_INTERVAL_MS = 30_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 const KNOWN_OPTIONS = ['deliverPolicy', 'queue'] as const;
 
-type Settings = Readonly<Record<string, unknown>>;
-
-function str(settings: Settings, key: string): string | undefined {
-  const value = settings[key];
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-function int(settings: Settings, key: string): number | undefined {
-  const value = settings[key];
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-}
-
-function record(value: unknown): Settings | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Settings) : undefined;
-}
-
 /** The URL without its user and password: what logs and errors may show. */
 export function redactNatsUrl(text: string): string {
-  try {
-    const url = new URL(text);
-    url.username = '';
-    url.password = '';
-    return url.toString().replace(/\/$/, '');
-  } catch {
-    return '(unparseable URL)';
-  }
+  // NATS server URLs are shown without the trailing "/" that URL adds to a bare host.
+  return redactUrl(text).replace(/\/$/, '');
 }
 
 function serversOf(definition: SourceDefinition): string[] {
-  const { settings } = definition;
-  const list = Array.isArray(settings['urls']) ? settings['urls'].filter((url): url is string => typeof url === 'string') : [];
-  const single = str(settings, 'url');
-  const urls = single === undefined ? list : [single, ...list];
+  const urls = urlList(definition.settings);
   if (urls.length === 0) urls.push(DEFAULT_URL);
-  for (const text of urls) {
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch (error) {
-      throw new NatsSettingsError(`source "${definition.name}": not a URL: ${redactNatsUrl(text)}`, { cause: error });
-    }
-    if (url.protocol !== 'nats:' && url.protocol !== 'tls:') {
-      throw new NatsSettingsError(`source "${definition.name}": URL scheme must be nats: or tls:, not ${url.protocol}`);
-    }
-  }
+  // Checked only: the client takes the URLs as written.
+  for (const text of urls) parseSourceUrl(definition, text, ['nats:', 'tls:'], NatsSettingsError, redactNatsUrl);
   return urls;
-}
-
-/** A TLS value is inline PEM or a path, relative to the config file's folder. */
-function pem(definition: SourceDefinition, key: string, value: unknown): string | undefined {
-  if (typeof value !== 'string' || value === '') return undefined;
-  if (value.includes('-----BEGIN ')) return value;
-  const file = path.resolve(path.dirname(definition.position.file), value);
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new NatsSettingsError(`source "${definition.name}": tls.${key}: cannot read ${file}`, { cause: error });
-  }
 }
 
 /** Node's TLS options beyond the client's declared ones; the client passes them to tls.connect. */
@@ -117,17 +70,8 @@ type TlsConnectOptions = NonNullable<NodeConnectionOptions['tls']> & { passphras
 function tlsOf(definition: SourceDefinition, servers: readonly string[]): TlsConnectOptions | undefined {
   const tls = record(definition.settings['tls']);
   if (tls === undefined) return servers.some((url) => url.startsWith('tls:')) ? {} : undefined;
-  const options: TlsConnectOptions = {};
-  const ca = pem(definition, 'ca', tls['ca']);
-  const cert = pem(definition, 'cert', tls['cert']);
-  const key = pem(definition, 'key', tls['key']);
-  if (ca !== undefined) options.ca = ca;
-  if (cert !== undefined) options.cert = cert;
-  if (key !== undefined) options.key = key;
-  if (typeof tls['passphrase'] === 'string') options.passphrase = tls['passphrase'];
-  if (typeof tls['servername'] === 'string') options.servername = tls['servername'];
-  if (typeof tls['rejectUnauthorized'] === 'boolean') options.rejectUnauthorized = tls['rejectUnauthorized'];
-  return options;
+  // The NATS client takes PEM as text.
+  return readTls(definition, tls, NatsSettingsError, 'utf8');
 }
 
 function connectionOf(definition: SourceDefinition, servers: readonly string[]): NodeConnectionOptions {

@@ -1,7 +1,7 @@
 /**
  * RabbitMQ helpers for the amqp source tests: an ordinary amqplib client (not jobwire's
- * publisher) to publish and inspect queues, unique names per test, a broker restart that always
- * leaves the broker running, and a count of runs per message id through the API.
+ * publisher) to publish and inspect queues, unique names per test, and how to stop and start
+ * the broker (shared waiting and run counting live in eventually.ts and runs.ts).
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +10,7 @@ import { connect, type ChannelModel, type ConfirmChannel, type Options } from 'a
 import { createLogger } from '../../src/log.js';
 import { AmqpSource } from '../../src/sources/amqp.js';
 import type { Capacity } from '../../src/sources/source.js';
+import { withStopped, type BrokerControl } from './runs.js';
 
 export const AMQP_URL = process.env['JOBWIRE_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -94,52 +95,18 @@ export async function rawClient(): Promise<RawClient> {
   return client;
 }
 
-/** Polls `check` until it returns a value other than undefined. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
+/** RabbitMQ's app stopped and started with rabbitmqctl (the Erlang node keeps running). */
+const RABBITMQ: BrokerControl = {
+  stop: () => run('rabbitmqctl', ['stop_app'], { timeout: 120_000 }),
+  start: () => run('rabbitmqctl', ['start_app'], { timeout: 120_000 }),
+  ready: requireBroker,
+  backAgain: 'RabbitMQ to accept connections again',
+  readyTimeoutMs: 60_000,
+  readyEveryMs: 200,
+};
 
-/**
- * Stops the RabbitMQ app, runs `whileDown`, and starts it again — in a finally, so a failing
- * test never leaves the broker stopped for the next one.
- */
-export async function withBrokerStopped(whileDown: () => Promise<void>): Promise<void> {
-  await run('rabbitmqctl', ['stop_app'], { timeout: 120_000 });
-  try {
-    await whileDown();
-  } finally {
-    await run('rabbitmqctl', ['start_app'], { timeout: 120_000 });
-    await eventually('RabbitMQ to accept connections again', async () => {
-      await requireBroker();
-      return true;
-    }, 60_000, 200);
-  }
-}
-
-/** Runs per message id, read through GET /v1/runs in pages of 500. */
-export async function runsPerMessage(apiUrl: string): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  let cursor: string | null = null;
-  do {
-    const query: string = cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`;
-    const response = await fetch(`${apiUrl}/v1/runs?limit=500${query}`);
-    const page = (await response.json()) as { runs: { messageId: string }[]; nextCursor: string | null };
-    for (const run of page.runs) counts.set(run.messageId, (counts.get(run.messageId) ?? 0) + 1);
-    cursor = page.nextCursor;
-  } while (cursor !== null);
-  return counts;
-}
+/** Stops the RabbitMQ app around `whileDown`; it is always started again (see `withStopped`). */
+export const withBrokerStopped = (whileDown: () => Promise<void>): Promise<void> => withStopped(RABBITMQ, whileDown);
 
 /** An AmqpSource built directly (no jobwire around it), for tests that control `deliver` and capacity. */
 export function directSource(queue: string, settings: Record<string, unknown> = {}, capacity: Capacity = { admit: async () => undefined }): { source: AmqpSource; queue: string } {
@@ -148,10 +115,4 @@ export function directSource(queue: string, settings: Record<string, unknown> = 
     { logger: createLogger('silent'), maxMessageBytes: 1 << 20, capacity, reconnect: { initialMs: 50, maxMs: 500 } },
   );
   return { source, queue };
-}
-
-export function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve = (): void => undefined;
-  const promise = new Promise<void>((done) => (resolve = done));
-  return { promise, resolve };
 }

@@ -1,8 +1,8 @@
 /**
  * NATS helpers for the nats source tests: a jobwire config and a directly built NatsSource; an
  * ordinary NATS client (not jobwire's publisher) to create streams, publish and inspect
- * consumers; unique names per test; a broker restart that always leaves the server running; a
- * count of runs per message id through the API.
+ * consumers; unique names per test; how to stop and start the server (shared waiting and run
+ * counting live in eventually.ts and runs.ts).
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +13,7 @@ import type { SourceDefinition } from '../../src/config/types.js';
 import { createLogger } from '../../src/log.js';
 import { NatsSource } from '../../src/sources/nats.js';
 import type { Capacity } from '../../src/sources/source.js';
+import { withStopped, type BrokerControl } from './runs.js';
 
 export const NATS_URL = process.env['JOBWIRE_TEST_NATS_URL'] ?? 'nats://127.0.0.1:4222';
 
@@ -47,15 +48,6 @@ export function directSource(settings: Record<string, unknown> = {}, capacity: C
     reconnect: { initialMs: 50, maxMs: 500 },
   });
 }
-
-export function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve = (): void => undefined;
-  const promise = new Promise<void>((done) => (resolve = done));
-  return { promise, resolve };
-}
-
-export const sleep = (ms: number): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, ms));
-
 
 /** Unique per process and call; `subject` is dot-separated, `stream` a valid stream name. */
 export function uniqueNames(prefix: string): { subject: string; stream: string } {
@@ -140,51 +132,17 @@ export async function rawClient(): Promise<RawClient> {
   return client;
 }
 
-/** Polls `check` until it returns a value other than undefined. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
-
-/**
- * Stops this machine's NATS server, runs `whileDown`, and starts it again with its usual command
- * — in a finally, so a failing test never leaves the broker stopped — then waits until it
- * accepts connections (with JetStream) again.
- */
-export async function withBrokerStopped(whileDown: () => Promise<void>): Promise<void> {
+/** This machine's NATS server, stopped and started with its usual start-stop-daemon command. */
+const NATS: BrokerControl = {
   // --retry: TERM, wait up to 10 s for the process to exit, then KILL.
-  await run('start-stop-daemon', ['--stop', '--oknodo', '--exec', NATS_SERVER, '--retry', '10'], { timeout: 30_000 });
-  try {
-    await whileDown();
-  } finally {
-    await run('start-stop-daemon', START_ARGS, { timeout: 30_000 });
-    await eventually('NATS to accept connections again', async () => {
-      await requireBroker();
-      return true;
-    }, 60_000, 100);
-  }
-}
+  stop: () => run('start-stop-daemon', ['--stop', '--oknodo', '--exec', NATS_SERVER, '--retry', '10'], { timeout: 30_000 }),
+  start: () => run('start-stop-daemon', START_ARGS, { timeout: 30_000 }),
+  // Ready means JetStream answers too, not just the port.
+  ready: requireBroker,
+  backAgain: 'NATS to accept connections again',
+  readyTimeoutMs: 60_000,
+  readyEveryMs: 100,
+};
 
-/** Runs per message id, read through GET /v1/runs in pages of 500. */
-export async function runsPerMessage(apiUrl: string): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  let cursor: string | null = null;
-  do {
-    const query: string = cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`;
-    const response = await fetch(`${apiUrl}/v1/runs?limit=500${query}`);
-    const page = (await response.json()) as { runs: { messageId: string }[]; nextCursor: string | null };
-    for (const item of page.runs) counts.set(item.messageId, (counts.get(item.messageId) ?? 0) + 1);
-    cursor = page.nextCursor;
-  } while (cursor !== null);
-  return counts;
-}
+/** Stops the NATS server around `whileDown`; it is always started again (see `withStopped`). */
+export const withBrokerStopped = (whileDown: () => Promise<void>): Promise<void> => withStopped(NATS, whileDown);

@@ -1,14 +1,17 @@
 /**
  * ActiveMQ helpers for the stomp source tests: an ordinary STOMP client (@stomp/stompjs over
  * @stomp/tcp-wrapper, the library's documented Node setup — not jobwire's code) to publish and
- * to look into queues, unique names per test, and a broker restart that always leaves ActiveMQ
- * running. The broker is the one `.ci/activemq.sh` installs.
+ * to look into queues, unique names per test, and how to stop and start ActiveMQ (shared waiting
+ * and run counting live in eventually.ts and runs.ts). The broker is the one `.ci/activemq.sh`
+ * installs.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Client, type IMessage, type StompHeaders } from '@stomp/stompjs';
 import { TCPWrapper } from '@stomp/tcp-wrapper';
+import { sleep } from './eventually.js';
+import { withStopped, type BrokerControl } from './runs.js';
 
 export const STOMP_HOST = '127.0.0.1';
 export const STOMP_PORT = Number(process.env['JOBWIRE_TEST_STOMP_PORT'] ?? 61613);
@@ -117,51 +120,15 @@ export async function requireBroker(): Promise<void> {
   }
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** The ActiveMQ that `.ci/activemq.sh` installs, stopped and started with its init script. */
+const ACTIVEMQ: BrokerControl = {
+  stop: () => run('/etc/init.d/activemq', ['stop'], { timeout: 120_000 }),
+  start: () => run('/etc/init.d/activemq', ['start'], { timeout: 120_000 }),
+  ready: requireBroker,
+  backAgain: 'ActiveMQ to answer STOMP again',
+  readyTimeoutMs: 90_000,
+  readyEveryMs: 250,
+};
 
-/** Polls `check` until it returns a value other than undefined. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
-    await sleep(everyMs);
-  }
-}
-
-/**
- * Stops ActiveMQ, runs `whileDown`, and starts it again — in a finally, so a failing test never
- * leaves the broker stopped for the next one — then waits until it answers STOMP.
- */
-export async function withBrokerStopped(whileDown: () => Promise<void>): Promise<void> {
-  await run('/etc/init.d/activemq', ['stop'], { timeout: 120_000 });
-  try {
-    await whileDown();
-  } finally {
-    await run('/etc/init.d/activemq', ['start'], { timeout: 120_000 });
-    await eventually('ActiveMQ to answer STOMP again', async () => {
-      await requireBroker();
-      return true;
-    }, 90_000, 250);
-  }
-}
-
-/** Runs per message id, read through GET /v1/runs in pages of 500. */
-export async function runsPerMessage(apiUrl: string): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  let cursor: string | null = null;
-  do {
-    const query: string = cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`;
-    const response = await fetch(`${apiUrl}/v1/runs?limit=500${query}`);
-    const page = (await response.json()) as { runs: { messageId: string }[]; nextCursor: string | null };
-    for (const entry of page.runs) counts.set(entry.messageId, (counts.get(entry.messageId) ?? 0) + 1);
-    cursor = page.nextCursor;
-  } while (cursor !== null);
-  return counts;
-}
+/** Stops ActiveMQ around `whileDown`; it is always started again (see `withStopped`). */
+export const withBrokerStopped = (whileDown: () => Promise<void>): Promise<void> => withStopped(ACTIVEMQ, whileDown);
