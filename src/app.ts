@@ -104,6 +104,7 @@ export function createJobwire(options: JobwireOptions): Jobwire {
     matcher,
     sources,
     async start() {
+      for (const executor of executors.values()) executor.prepare?.();
       await dispatcher.start();
       for (const source of sources) {
         await source.start(topics.get(source.name) ?? [], async ({ message }) => {

@@ -75,6 +75,8 @@ export interface Executor {
    * work later.
    */
   start(spec: RunSpec): Promise<Attempt>;
+  /** Optional: set up at start-up (start helpers, connect) so the first run does not pay for it. */
+  prepare?(): void;
   /** Finds an attempt of `run` that a crashed jobwire left behind. */
   recover(run: RunRecord): Promise<RecoveredAttempt>;
   close(): Promise<void>;

@@ -114,6 +114,10 @@ class ProcessExecutor implements Executor {
       : { kind: 'lost', reason: 'jobwire restarted while the run was in flight; its process is gone' };
   }
 
+  prepare(): void {
+    this.#spawner.warm();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     const attempts = [...this.#live];

@@ -63,10 +63,18 @@ export class SpawnerClient {
    */
   spawn(options: SpawnOptions): Promise<SpawnedChild> {
     if (this.#closed) return Promise.reject(new SpawnerError('the process spawner was closed'));
-    const connection = (this.#connection ??= new Connection(this.#maxLineLength, (gone) => {
-      if (this.#connection === gone) this.#connection = undefined;
-    }));
+    this.warm();
+    const connection = this.#connection;
+    if (connection === undefined) return Promise.reject(new SpawnerError('the process spawner could not be started'));
     return connection.spawn(this.#nextId++, options);
+  }
+
+  /** Starts the helper now, so the first spawn does not wait for it. Idle, it holds nothing open. */
+  warm(): void {
+    if (this.#closed) return;
+    this.#connection ??= new Connection(this.#maxLineLength, (gone) => {
+      if (this.#connection === gone) this.#connection = undefined;
+    });
   }
 
   /** The helper's pid, while one is running (for diagnostics and tests). */
