@@ -12,6 +12,7 @@ import type { AttemptResult, Executor, RunSpec } from '../src/executors/executor
 import { droppedMarker } from '../src/executors/log-capture.js';
 import { createProcessExecutor } from '../src/executors/process.js';
 import { isRunning } from './support/processes.js';
+import { testSpec } from './support/run-spec.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'jobwire-process-'));
 const runsDir = path.join(root, 'runs');
@@ -37,27 +38,11 @@ function executor(options: { maxLogBytes?: number; killGraceMs?: number; baseEnv
   return created;
 }
 
-function spec(argv: string[], extra: Partial<RunSpec> = {}): RunSpec {
-  const runId = newId();
-  return {
-    runId,
-    job: 'test',
-    attempt: 1,
-    messageId: 'm-1',
-    source: 'http',
-    correlationId: 'c-1',
-    argv,
-    files: [],
-    messageJson: '{}',
-    ...extra,
-    env: { JOBWIRE_RUN_ID: runId, ...extra.env },
-  };
-}
 
 const bash = (script: string): string[] => ['bash', '-c', script];
 
 async function run(argv: string[], extra: Partial<RunSpec> = {}, exec: Executor = executor()): Promise<AttemptResult> {
-  const attempt = await exec.start(spec(argv, extra));
+  const attempt = await exec.start(testSpec(argv, extra));
   return attempt.done;
 }
 
@@ -99,7 +84,7 @@ async function firstPrintedPid(read: () => Promise<{ text: string }>): Promise<n
 
 describe('process executor: exits', () => {
   it('reports exit 0 with output, a pid handle, and removes its run folder', async () => {
-    const attempt = await executor().start(spec(bash('echo hello; echo oops >&2')));
+    const attempt = await executor().start(testSpec(bash('echo hello; echo oops >&2')));
     assert.match(attempt.handle, /^pid:\d+$/);
     const result = await attempt.done;
     assert.equal(result.kind, 'exited');
@@ -120,7 +105,7 @@ describe('process executor: exits', () => {
 
   it('rejects a command that does not exist with PermanentError', async () => {
     const error = await executor()
-      .start(spec(['jobwire-no-such-command-xyz']))
+      .start(testSpec(['jobwire-no-such-command-xyz']))
       .then(() => undefined, (e: unknown) => e);
     assert.ok(error instanceof PermanentError, String(error));
     assert.equal(error.name, 'PermanentError');
@@ -131,12 +116,12 @@ describe('process executor: exits', () => {
 
   it('rejects a missing file to copy with PermanentError', async () => {
     const files = [{ path: 'a.txt', from: path.join(root, 'does-not-exist') }];
-    await assert.rejects(executor().start(spec(['true'], { files })), PermanentError);
+    await assert.rejects(executor().start(testSpec(['true'], { files })), PermanentError);
   });
 
   it('rejects a file path that climbs out of the working directory', async () => {
     const files = [{ path: '../escape.txt', content: 'x' }];
-    await assert.rejects(executor().start(spec(['true'], { files })), PermanentError);
+    await assert.rejects(executor().start(testSpec(['true'], { files })), PermanentError);
     assert.equal(existsSync(path.join(runsDir, 'escape.txt')), false);
   });
 });
@@ -225,13 +210,13 @@ describe('process executor: message data never becomes code', () => {
   });
 
   it('rejects a NUL byte in an env value with PermanentError instead of truncating it', async () => {
-    await assert.rejects(executor().start(spec(['true'], { env: { BAD: 'a\0b' } })), PermanentError);
+    await assert.rejects(executor().start(testSpec(['true'], { env: { BAD: 'a\0b' } })), PermanentError);
   });
 });
 
 describe('process executor: stopping', { timeout: 60_000 }, () => {
   it('stop("timeout") kills the whole group with SIGTERM, grandchildren included', async () => {
-    const attempt = await executor({ killGraceMs: 60_000 }).start(spec(bash('sleep 100 & echo $!; sleep 100; wait')));
+    const attempt = await executor({ killGraceMs: 60_000 }).start(testSpec(bash('sleep 100 & echo $!; sleep 100; wait')));
     const grandchild = await firstPrintedPid(() => attempt.readLog());
     const began = Date.now();
     attempt.stop('timeout');
@@ -245,7 +230,7 @@ describe('process executor: stopping', { timeout: 60_000 }, () => {
 
   it('takes the SIGKILL path when the group ignores SIGTERM', async () => {
     const killGraceMs = 300;
-    const attempt = await executor({ killGraceMs }).start(spec(bash('trap "" TERM; sleep 100 & echo $!; sleep 100; wait')));
+    const attempt = await executor({ killGraceMs }).start(testSpec(bash('trap "" TERM; sleep 100 & echo $!; sleep 100; wait')));
     const grandchild = await firstPrintedPid(() => attempt.readLog());
     const began = Date.now();
     attempt.stop('timeout');
@@ -257,7 +242,7 @@ describe('process executor: stopping', { timeout: 60_000 }, () => {
   });
 
   it('does not hang when a process that left the group keeps the pipes open', async () => {
-    const attempt = await executor({ killGraceMs: 200 }).start(spec(bash('setsid sleep 100 & echo $!; sleep 100')));
+    const attempt = await executor({ killGraceMs: 200 }).start(testSpec(bash('setsid sleep 100 & echo $!; sleep 100')));
     const escaped = await firstPrintedPid(() => attempt.readLog());
     // `setsid` may not have run yet when the pid is printed: stop only once it left our group.
     await waitUntil(() => sessionOf(escaped) === escaped, 'the background process has its own session');
@@ -268,7 +253,7 @@ describe('process executor: stopping', { timeout: 60_000 }, () => {
   });
 
   it('stop() after the leader exited ends a run whose background child holds the pipes', async () => {
-    const attempt = await executor({ killGraceMs: 60_000 }).start(spec(bash('sleep 100 & echo $!')));
+    const attempt = await executor({ killGraceMs: 60_000 }).start(testSpec(bash('sleep 100 & echo $!')));
     const grandchild = await firstPrintedPid(() => attempt.readLog());
     attempt.stop('timeout');
     assert.equal((await attempt.done).kind, 'stopped');
@@ -285,10 +270,10 @@ describe('process executor: stopping', { timeout: 60_000 }, () => {
 
   it('close() stops live attempts and waits for them', async () => {
     const exec = createProcessExecutor({ name: 'local', runsDir, maxLogBytes: 1024, killGraceMs: 200 });
-    const attempt = await exec.start(spec(['sleep', '100']));
+    const attempt = await exec.start(testSpec(['sleep', '100']));
     await exec.close();
     assert.equal((await attempt.done).kind, 'stopped');
-    await assert.rejects(exec.start(spec(['true'])));
+    await assert.rejects(exec.start(testSpec(['true'])));
   });
 });
 

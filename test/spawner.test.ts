@@ -7,13 +7,13 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PermanentError } from '../src/core/errors.js';
-import { newId } from '../src/core/ids.js';
-import type { Executor, RunSpec } from '../src/executors/executor.js';
+import type { Executor } from '../src/executors/executor.js';
 import { createProcessExecutor } from '../src/executors/process.js';
 import { SpawnerClient } from '../src/executors/spawner/client.js';
 import { SpawnerError } from '../src/executors/spawner/errors.js';
 import { encode, parseReply, ProtocolError, type Reply } from '../src/executors/spawner/protocol.js';
 import { isRunning } from './support/processes.js';
+import { testSpec } from './support/run-spec.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'jobwire-spawner-'));
 const runsDir = path.join(root, 'runs');
@@ -39,21 +39,6 @@ function executor(): Executor {
   return created;
 }
 
-function spec(argv: string[], env: Record<string, string> = {}): RunSpec {
-  const runId = newId();
-  return {
-    runId,
-    job: 'test',
-    attempt: 1,
-    messageId: 'm-1',
-    source: 'http',
-    correlationId: 'c-1',
-    argv,
-    files: [],
-    messageJson: '{}',
-    env: { JOBWIRE_RUN_ID: runId, ...env },
-  };
-}
 
 function parentOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -76,7 +61,7 @@ function pidOf(handle: string): number {
 
 describe('spawner: runs through a helper process', () => {
   it('spawns jobs as children of the spawner, not of jobwire', async () => {
-    const attempt = await executor().start(spec(['sleep', '100']));
+    const attempt = await executor().start(testSpec(['sleep', '100']));
     const pid = pidOf(attempt.handle);
     const helper = parentOf(pid);
     assert.notEqual(helper, process.pid);
@@ -90,7 +75,7 @@ describe('spawner: runs through a helper process', () => {
     const count = 200;
     const results = await Promise.all(
       Array.from({ length: count }, async (_, n) => {
-        const attempt = await exec.start(spec(['sh', '-c', 'echo "$N"; exit $((N % 7))'], { N: String(n) }));
+        const attempt = await exec.start(testSpec(['sh', '-c', 'echo "$N"; exit $((N % 7))'], { env: { N: String(n) } }));
         return attempt.done;
       }),
     );
@@ -105,7 +90,7 @@ describe('spawner: runs through a helper process', () => {
 describe('spawner: failures', { timeout: 30_000 }, () => {
   it('fails in-flight attempts when the spawner dies, kills their groups, and restarts on the next start', async () => {
     const exec = executor();
-    const specs = [1, 2, 3].map(() => spec(['sleep', '100']));
+    const specs = [1, 2, 3].map(() => testSpec(['sleep', '100']));
     const attempts = await Promise.all(specs.map((one) => exec.start(one)));
     const pids = attempts.map((attempt) => pidOf(attempt.handle));
     const helper = parentOf(pids[0] ?? 0);
@@ -123,7 +108,7 @@ describe('spawner: failures', { timeout: 30_000 }, () => {
     assert.deepEqual(left.filter((name) => specs.some((one) => name.startsWith(one.runId))), []);
 
     // The next start brings up a new spawner: the job's parent is another process.
-    const next = await exec.start(spec(['sh', '-c', 'echo "$PPID"']));
+    const next = await exec.start(testSpec(['sh', '-c', 'echo "$PPID"']));
     const result = await next.done;
     assert.equal(result.kind, 'exited');
     const newHelper = Number(result.log.text.trim());
@@ -132,7 +117,7 @@ describe('spawner: failures', { timeout: 30_000 }, () => {
 
   it('reports a run folder that cannot be prepared as PermanentError, leaving nothing behind', async () => {
     const missing = path.join(root, 'no-such-dir');
-    const one = spec(['true']);
+    const one = testSpec(['true']);
     const error = await executor()
       .start({ ...one, workingDir: missing })
       .then(() => undefined, (e: unknown) => e);

@@ -19,7 +19,7 @@ export class CoreConsumption implements Consumption {
   constructor(
     private readonly context: ConsumptionContext,
     connection: NatsConnection,
-    private readonly subject: string,
+    subject: string,
     queue: string | undefined,
   ) {
     this.subscription = connection.subscribe(subject, queue === undefined ? {} : { queue });

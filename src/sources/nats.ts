@@ -64,7 +64,7 @@ export class NatsSource implements Source {
   ) {
     this.name = definition.name;
     this.settings = readNatsSettings(definition);
-    this.logger = context.logger.child({ source: definition.name, type: 'nats' });
+    this.logger = context.logger.child({ source: definition.name, sourceType: 'nats' });
     this.policy = reconnectPolicyOf(definition, context.reconnect);
     this.state = new NatsConnectionState(this.policy, this.logger);
   }

@@ -35,7 +35,7 @@ export function createSources(config: CompiledConfig, context: SourceContext): S
   const sources: Source[] = [];
   // The built-in cron source exists only when some trigger uses it.
   if (config.jobs.some((job) => job.triggers.some((trigger) => trigger.source === 'cron'))) {
-    sources.push(new CronSource(context.logger.child({ source: 'cron' })));
+    sources.push(new CronSource(context.logger.child({ source: 'cron', sourceType: 'cron' })));
   }
   for (const definition of config.sources.values()) {
     const factory = FACTORIES.get(definition.type);

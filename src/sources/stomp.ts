@@ -56,7 +56,7 @@ export class StompSource implements Source {
     private readonly context: SourceContext,
   ) {
     this.name = settings.source;
-    this.log = context.logger.child({ source: settings.source });
+    this.log = context.logger.child({ source: settings.source, sourceType: 'stomp' });
     this.stopSignal = new Promise((resolve) => {
       this.signalStop = resolve;
     });
