@@ -25,7 +25,7 @@ const FULL_CONFIG = yamlLines(
   '  cluster:', // 11
   '    type: kubernetes', // 12
   '    namespace: jobs', // 13
-  '    token: ${K8S_TOKEN}', // 14
+  '    context: ${K8S_CONTEXT}', // 14
   'jobs:', // 15
   '  - name: countdown', // 16
   '    description: counts down', // 17
@@ -94,7 +94,7 @@ describe('loadConfig: a valid config', () => {
   });
 
   it('compiles sources, executors and global settings, substituting ${VAR} in settings only', async () => {
-    const config = await loadConfig(path.join(dir, 'jobwire.yaml'), { UMB_USER: 'alice', K8S_TOKEN: 's3cret' });
+    const config = await loadConfig(path.join(dir, 'jobwire.yaml'), { UMB_USER: 'alice', K8S_CONTEXT: 'prod' });
     assert.equal(config.file, path.join(dir, 'jobwire.yaml'));
     assert.equal(config.dir, dir);
     assert.deepEqual([...config.sources.keys()], ['umb', 'rabbit']);
@@ -112,12 +112,18 @@ describe('loadConfig: a valid config', () => {
     });
     assert.deepEqual(config.sources.get('rabbit')?.settings, { urls: ['amqp://a', 'amqp://b'], prefetch: 5 });
     assert.deepEqual(
-      [...config.executors.values()].map((e) => [e.name, e.type, e.settings]),
+      [...config.executors.values()].map((e) => [e.name, e.type]),
       [
-        ['cluster', 'kubernetes', { namespace: 'jobs', token: 's3cret' }],
-        ['process', 'process', {}],
+        ['cluster', 'kubernetes'],
+        ['process', 'process'],
       ],
     );
+    const cluster = config.executors.get('cluster');
+    assert.ok(cluster?.type === 'kubernetes');
+    assert.equal(cluster.settings.namespace, 'jobs');
+    assert.deepEqual(cluster.settings.namespaces, ['jobs']);
+    assert.equal(cluster.settings.context, 'prod');
+    assert.equal(cluster.settings.qps, 20);
     assert.deepEqual(config.dispatcher, { concurrency: 4, shutdownGraceMs: 10_000, maxQueuedRuns: 10_000 });
     assert.deepEqual(config.limits, { maxMessageBytes: 524_288, maxLogBytes: 2_097_152 });
     assert.deepEqual(config.store, { synchronous: 'full' });
@@ -125,7 +131,7 @@ describe('loadConfig: a valid config', () => {
 
   it('compiles jobs with argv, env, files, limits and positions', async () => {
     const file = path.join(dir, 'jobwire.yaml');
-    const config = await loadConfig(file, { UMB_USER: 'alice', K8S_TOKEN: 's3cret' });
+    const config = await loadConfig(file, { UMB_USER: 'alice', K8S_CONTEXT: 'prod' });
     const [countdown, report] = config.jobs;
     assert.ok(countdown && report);
     assert.equal(countdown.name, 'countdown');
@@ -173,7 +179,7 @@ describe('loadConfig: a valid config', () => {
   });
 
   it('compiles triggers into matchers, filters and JSONPath matches', async () => {
-    const config = await loadConfig(path.join(dir, 'jobwire.yaml'), { UMB_USER: 'alice', K8S_TOKEN: 's3cret' });
+    const config = await loadConfig(path.join(dir, 'jobwire.yaml'), { UMB_USER: 'alice', K8S_CONTEXT: 'prod' });
     const [umb, http, cron] = config.jobs[0]?.triggers ?? [];
     assert.ok(umb && http && cron);
     assert.equal(umb.source, 'umb');

@@ -4,15 +4,19 @@
  * problems of the whole file are collected, and none of these values is used after that.
  */
 import path from 'node:path';
+import { errorMessage } from '../core/errors.js';
 import type { CompileContext } from './compile-context.js';
 import { compileEnv } from './compile-env.js';
+import { compileRuntimeOptions } from './compile-runtime.js';
 import { compileTrigger } from './compile-trigger.js';
 import { jobLabel } from './describe.js';
 import { expandConfigFile } from './files.js';
 import type { ConfigPath } from './positions.js';
+import { parseSchedule } from './schedule.js';
+import { CONTAINER_JOB_KEYS, KUBERNETES_ONLY_JOB_KEYS } from './schema-runtime.js';
 import { JobSchema, type RawJob } from './schema.js';
 import { closestName, didYouMean, nameList } from './suggest.js';
-import type { CompiledJob, CompiledTrigger, ConfigFile, RetryPolicy } from './types.js';
+import type { CompiledJob, CompiledTrigger, ConfigFile, ExecutorDefinition, RetryPolicy } from './types.js';
 import { parseDuration } from './units.js';
 
 export interface JobScope {
@@ -20,6 +24,8 @@ export interface JobScope {
   readonly sourceNames: readonly string[];
   /** Every executor name, with its type when its definition is valid. */
   readonly executorTypes: ReadonlyMap<string, string | undefined>;
+  /** The executors whose definitions compiled. */
+  readonly executors: ReadonlyMap<string, ExecutorDefinition>;
 }
 
 /** Executor types that run a container image, so a job on them must name one. */
@@ -37,9 +43,15 @@ export function compileJob(raw: RawJob, index: number, scope: JobScope, ctx: Com
   const at: ConfigPath = ['jobs', index];
   const job = usableFields(raw, at, ctx);
   const label = jobLabel(raw.name, index);
-  const triggers = usableItems(raw.on, [...at, 'on'], ctx)
-    .map(([trigger, k]) => compileTrigger(trigger, [...at, 'on', k], scope.sourceNames, ctx))
-    .filter((trigger): trigger is CompiledTrigger => trigger !== undefined);
+  const triggers = [
+    ...usableItems(raw.on, [...at, 'on'], ctx)
+      .map(([trigger, k]) => compileTrigger(trigger, [...at, 'on', k], scope.sourceNames, ctx))
+      .filter((trigger): trigger is CompiledTrigger => trigger !== undefined),
+    ...compileScheduleShorthand(job, at, ctx),
+  ];
+  if (raw.on === undefined && raw.schedule === undefined) {
+    ctx.report(at, `${label} needs "on" (a list of triggers) or "schedule" (a cron expression)`);
+  }
   const executor = job.executor ?? 'process';
   if (raw.executor === undefined || job.executor !== undefined) checkExecutor(job, executor, at, label, scope, ctx);
   const timeoutMs = job.timeout === undefined ? undefined : parseDuration(job.timeout);
@@ -56,6 +68,9 @@ export function compileJob(raw: RawJob, index: number, scope: JobScope, ctx: Com
     }
   }
 
+  const runtime = compileRuntimeOptions(job, at, ctx);
+  checkRuntimeFields(job, executor, at, scope, ctx);
+
   return {
     name: job.name ?? '',
     triggers,
@@ -70,6 +85,7 @@ export function compileJob(raw: RawJob, index: number, scope: JobScope, ctx: Com
     ...(job.concurrency !== undefined ? { concurrency: job.concurrency } : {}),
     priority: job.priority ?? 0,
     ...(job.description !== undefined ? { description: job.description } : {}),
+    runtime,
     position: ctx.locator.value(at),
   };
 }
@@ -104,6 +120,51 @@ function checkExecutor(
   const type = scope.executorTypes.get(executor);
   if (type !== undefined && IMAGE_EXECUTORS.has(type) && job.image === undefined) {
     ctx.report(at, `${label} needs "image": executor "${executor}" is of type ${type}`);
+  }
+  const definition = scope.executors.get(executor);
+  const allowed = definition !== undefined && definition.type !== 'process' ? definition.settings.images : undefined;
+  if (allowed !== undefined && job.image !== undefined && !allowed.some((pattern) => pattern.matches(job.image ?? ''))) {
+    ctx.report(
+      [...at, 'image'],
+      `image "${job.image}" is not allowed by executor "${executor}" (allowed: ${allowed.map((p) => p.pattern).join(', ')})`,
+    );
+  }
+}
+
+/** `schedule: "0 9 * * 1"` (or a list) on a job is short for cron triggers. */
+function compileScheduleShorthand(job: Partial<RawJob>, at: ConfigPath, ctx: CompileContext): CompiledTrigger[] {
+  if (job.schedule === undefined) return [];
+  const schedules = typeof job.schedule === 'string' ? [[job.schedule, [...at, 'schedule']] as const] : job.schedule.map((s, k) => [s, [...at, 'schedule', k]] as const);
+  return schedules.flatMap(([schedule, path]): CompiledTrigger[] => {
+    try {
+      parseSchedule(schedule);
+    } catch (error) {
+      ctx.report(path, errorMessage(error));
+      return [];
+    }
+    return [{ source: 'cron', schedule, position: ctx.locator.value(path) }];
+  });
+}
+
+/**
+ * Pod and Job fields only mean something to the runtimes that honour them; on any other
+ * executor they would be silently ignored, so they are errors. A namespace must be allowed.
+ */
+function checkRuntimeFields(job: Partial<RawJob>, executor: string, at: ConfigPath, scope: JobScope, ctx: CompileContext): void {
+  const definition = scope.executors.get(executor);
+  if (definition === undefined) return;
+  const honoured: readonly string[] =
+    definition.type === 'kubernetes' ? [...KUBERNETES_ONLY_JOB_KEYS, ...CONTAINER_JOB_KEYS] : definition.type === 'container' ? CONTAINER_JOB_KEYS : [];
+  for (const key of [...KUBERNETES_ONLY_JOB_KEYS, ...CONTAINER_JOB_KEYS]) {
+    if (job[key] === undefined || honoured.includes(key)) continue;
+    const runtimes = (CONTAINER_JOB_KEYS as readonly string[]).includes(key) ? 'container and kubernetes executors' : 'kubernetes executors';
+    ctx.reportKey([...at, key], `"${key}" only applies to ${runtimes}; executor "${executor}" is of type ${definition.type}`);
+  }
+  if (definition.type === 'kubernetes' && job.namespace !== undefined && !definition.settings.namespaces.includes(job.namespace)) {
+    ctx.report(
+      [...at, 'namespace'],
+      `namespace "${job.namespace}" is not allowed by executor "${executor}" (allowed: ${nameList(definition.settings.namespaces)}; add it to the executor's "namespaces")`,
+    );
   }
 }
 

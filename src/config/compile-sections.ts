@@ -3,6 +3,7 @@
  * (dispatcher, limits, store), with their defaults. Each function only reads parts the schema
  * check found intact and reports anything else it finds wrong through the context.
  */
+import { compileExecutorDefinition } from './compile-executor.js';
 import { BUILT_IN_EXECUTOR, BUILT_IN_SOURCES, type CompileContext } from './compile-context.js';
 import type { ConfigPath } from './positions.js';
 import type { RawConfig } from './schema.js';
@@ -46,21 +47,16 @@ export function compileExecutors(raw: RawConfig, ctx: CompileContext): Map<strin
     for (const [name, executor] of Object.entries(raw.executors ?? {})) {
       const path = ['executors', name];
       if (!checkName(ctx, path, 'executor', name) || !ctx.shape.intact(path)) continue;
-      const { type, ...rest } = executor as { type: string } & Record<string, unknown>;
-      if (name === BUILT_IN_EXECUTOR && type !== BUILT_IN_EXECUTOR) {
+      if (name === BUILT_IN_EXECUTOR && executor.type !== BUILT_IN_EXECUTOR) {
         ctx.report([...path, 'type'], `executor "${name}" is built in and must have type ${BUILT_IN_EXECUTOR}`);
         continue;
       }
-      executors.set(name, { name, type, settings: substitutedSettings(rest, path, ctx), position: ctx.locator.key(path) });
+      const settings = substitutedSettings(executor, path, ctx);
+      executors.set(name, compileExecutorDefinition(name, settings, path, ctx.locator.key(path), ctx));
     }
   }
   if (!executors.has(BUILT_IN_EXECUTOR)) {
-    executors.set(BUILT_IN_EXECUTOR, {
-      name: BUILT_IN_EXECUTOR,
-      type: BUILT_IN_EXECUTOR,
-      settings: {},
-      position: BUILT_IN_POSITION,
-    });
+    executors.set(BUILT_IN_EXECUTOR, { name: BUILT_IN_EXECUTOR, type: BUILT_IN_EXECUTOR, position: BUILT_IN_POSITION });
   }
   return executors;
 }

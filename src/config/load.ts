@@ -74,6 +74,7 @@ export function compileConfig(text: string, file: string, env: NodeJS.ProcessEnv
   const scope: JobScope = {
     sourceNames: [...new Set([...BUILT_IN_SOURCES, ...keysOf(value['sources'])])],
     executorTypes: executorTypes(value['executors'], executors),
+    executors,
   };
   const jobs = compileJobs(raw, scope, ctx);
   checkDuplicateNames(value['jobs'], ctx);

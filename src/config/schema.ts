@@ -7,12 +7,12 @@
  * the error reporter pick the branch the user meant from the value's type.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { ExecutorSchema, JOB_RUNTIME_FIELDS } from './schema-runtime.js';
 import { DURATION_PATTERN, SIZE_PATTERN } from './units.js';
 
 export const JOB_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 export const JOB_NAME_MAX_LENGTH = 52;
 export const SOURCE_TYPES = ['amqp', 'stomp', 'nats'] as const;
-export const EXECUTOR_TYPES = ['process', 'container', 'kubernetes'] as const;
 
 function StringEnum<const T extends readonly string[]>(values: T, expect?: string) {
   return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(expect ? { expect } : {}) });
@@ -103,9 +103,6 @@ export const SourceSchema = Type.Object(
   { additionalProperties: false },
 );
 
-/** Executors take type-specific settings that their own code validates. */
-export const ExecutorSchema = Type.Object({ type: StringEnum(EXECUTOR_TYPES) }, { additionalProperties: true });
-
 export const JsonPathMatchSchema = Type.Object(
   {
     property: Text('a JSONPath like $.data.test.teststrategy'),
@@ -163,6 +160,7 @@ const Retries = Type.Union(
   { expect: RETRIES_EXPECT },
 );
 
+const SCHEDULE_EXPECT = 'a cron expression like "0 9 * * 1" (or a list of them)';
 const COMMAND_EXPECT = 'a program name or a list like [make, test]';
 
 export const JobSchema = Type.Object(
@@ -173,7 +171,14 @@ export const JobSchema = Type.Object(
       expect: `a name of lowercase letters, digits and "-" (at most ${JOB_NAME_MAX_LENGTH}, not starting or ending with "-")`,
     }),
     description: Type.Optional(Type.String()),
-    on: Type.Array(TriggerSchema, { minItems: 1, expect: 'a list of at least one trigger' }),
+    on: Type.Optional(Type.Array(TriggerSchema, { minItems: 1, expect: 'a list of at least one trigger' })),
+    // Shorthand for `on: [{ source: cron, schedule: ... }]`, one trigger per schedule.
+    schedule: Type.Optional(
+      Type.Union(
+        [Type.String({ minLength: 1, expect: SCHEDULE_EXPECT }), Type.Array(Text(SCHEDULE_EXPECT), { minItems: 1, expect: SCHEDULE_EXPECT })],
+        { expect: SCHEDULE_EXPECT },
+      ),
+    ),
     executor: Type.Optional(Text('an executor name')),
     command: Type.Optional(
       Type.Union(
@@ -194,6 +199,7 @@ export const JobSchema = Type.Object(
     retries: Type.Optional(Retries),
     concurrency: Type.Optional(Type.Integer({ minimum: 1, expect: 'a whole number ≥ 1' })),
     priority: Type.Optional(Type.Integer({ expect: 'a whole number' })),
+    ...JOB_RUNTIME_FIELDS,
   },
   { additionalProperties: false, expect: 'a map like { name: build, on: [...], script: ... }' },
 );
@@ -235,6 +241,7 @@ export const ConfigSchema = Type.Object(
 
 export type RawConfig = Static<typeof ConfigSchema>;
 export type RawSource = Static<typeof SourceSchema>;
+export type { RawContainerExecutor, RawKubernetesExecutor, RawProcessExecutor } from './schema-runtime.js';
 export type RawExecutor = Static<typeof ExecutorSchema>;
 export type RawJob = Static<typeof JobSchema>;
 export type RawTrigger = Static<typeof TriggerSchema>;

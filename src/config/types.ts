@@ -71,6 +71,62 @@ export interface RetryPolicy {
   readonly maxBackoffMs: number;
 }
 
+/** Container resource quantities, as Kubernetes writes them (`cpu: 500m`, `memory: 256Mi`). */
+export interface ResourceRequirements {
+  readonly requests?: Readonly<Record<string, string>>;
+  readonly limits?: Readonly<Record<string, string>>;
+}
+
+export interface Toleration {
+  readonly key?: string;
+  readonly operator?: 'Exists' | 'Equal';
+  readonly value?: string;
+  readonly effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  readonly tolerationSeconds?: number;
+}
+
+/** A container's security context, in Kubernetes' shape. */
+export interface SecurityContext {
+  readonly runAsNonRoot?: boolean;
+  readonly runAsUser?: number;
+  readonly runAsGroup?: number;
+  readonly allowPrivilegeEscalation?: boolean;
+  readonly readOnlyRootFilesystem?: boolean;
+  readonly privileged?: boolean;
+  readonly capabilities?: { readonly add?: readonly string[]; readonly drop?: readonly string[] };
+  readonly seccompProfile?: { readonly type: 'RuntimeDefault' | 'Unconfined' | 'Localhost'; readonly localhostProfile?: string };
+}
+
+/** A whole Secret or ConfigMap as env vars (`envFrom`); its values never pass through jobwire. */
+export interface EnvFromSource {
+  readonly kind: 'secret' | 'configMap';
+  readonly name: string;
+  readonly prefix?: string;
+  readonly optional?: boolean;
+}
+
+/**
+ * Pod and Job fields for container runtimes. A job sets them; a kubernetes (or container)
+ * executor sets the same keys as defaults. Config load rejects them on a job whose executor
+ * cannot honour them (`resources` and `imagePullPolicy` also apply to the container executor).
+ */
+export interface RuntimeOptions {
+  /** Only a namespace in the executor's `namespaces` allow-list. */
+  readonly namespace?: string;
+  readonly resources?: ResourceRequirements;
+  readonly ttlSecondsAfterFinished?: number;
+  readonly restartPolicy?: 'Never' | 'OnFailure';
+  readonly serviceAccountName?: string;
+  readonly securityContext?: SecurityContext;
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  readonly tolerations?: readonly Toleration[];
+  readonly priorityClassName?: string;
+  readonly imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  /** Names of docker-registry Secrets in the Job's namespace. */
+  readonly imagePullSecrets?: readonly string[];
+  readonly envFrom?: readonly EnvFromSource[];
+}
+
 export interface CompiledJob {
   readonly name: string;
   readonly triggers: readonly CompiledTrigger[];
@@ -89,6 +145,8 @@ export interface CompiledJob {
   /** Higher runs first. */
   readonly priority: number;
   readonly description?: string;
+  /** Job-level container runtime fields (empty when none is set). */
+  readonly runtime: RuntimeOptions;
   readonly position: SourcePosition;
 }
 
@@ -100,12 +158,54 @@ export interface SourceDefinition {
   readonly position: SourcePosition;
 }
 
-export interface ExecutorDefinition {
+/** `kubernetes` executor settings, validated and defaulted at config load. */
+export interface KubernetesExecutorSettings {
+  /** Namespace of a job that names none. */
+  readonly namespace: string;
+  /** Namespaces a job may pick with `namespace:`; always contains `namespace`. */
+  readonly namespaces: readonly string[];
+  /** Image allow-list (globs); undefined allows any image. Checked at config load. */
+  readonly images?: readonly NameMatcher[];
+  /** Kubeconfig file; unset: in-cluster service account, else $KUBECONFIG, else ~/.kube/config. */
+  readonly kubeconfig?: string;
+  /** Kubeconfig context; unset: its current context. */
+  readonly context?: string;
+  /** Client-side rate limit on API requests (token bucket); qps 0 turns it off. */
+  readonly qps: number;
+  readonly burst: number;
+  /** A pod stuck in ErrImagePull/ImagePullBackOff this long fails the run. */
+  readonly imagePullGraceMs: number;
+  /** A pod unschedulable this long fails the run. */
+  readonly unschedulableTimeoutMs: number;
+  /** Working directory (and `files` mount point) of jobs that set none. */
+  readonly workingDir: string;
+  /** Defaults for the jobs' runtime fields; a job's own value wins. */
+  readonly defaults: RuntimeOptions;
+}
+
+/** `container` executor settings (docker or podman CLI), validated at config load. */
+export interface ContainerExecutorSettings {
+  /** `auto` tries podman, then docker. */
+  readonly engine: 'auto' | 'docker' | 'podman';
+  /** `--network` value; unset: the engine's default. */
+  readonly network?: string;
+  /** Image allow-list (globs); undefined allows any image. Checked at config load. */
+  readonly images?: readonly NameMatcher[];
+  /** Working directory inside the container, where `files` and the run folder are mounted. */
+  readonly workingDir: string;
+  /** Defaults for `resources` (limits.cpu → --cpus, limits.memory → --memory) and `imagePullPolicy`. */
+  readonly defaults: Pick<RuntimeOptions, 'resources' | 'imagePullPolicy'>;
+}
+
+interface ExecutorDefinitionBase {
   readonly name: string;
-  readonly type: string;
-  readonly settings: Readonly<Record<string, unknown>>;
   readonly position: SourcePosition;
 }
+
+export type ExecutorDefinition =
+  | (ExecutorDefinitionBase & { readonly type: 'process' })
+  | (ExecutorDefinitionBase & { readonly type: 'container'; readonly settings: ContainerExecutorSettings })
+  | (ExecutorDefinitionBase & { readonly type: 'kubernetes'; readonly settings: KubernetesExecutorSettings });
 
 export interface CompiledConfig {
   /** Absolute path of the config file and its folder (relative paths resolve against it). */

@@ -33,7 +33,6 @@ type AjvError = ErrorObject<string, Record<string, unknown>, unknown>;
 
 /** Keys people put on a job that belong somewhere else, with where they go. */
 const MISPLACED_JOB_KEYS: Readonly<Record<string, string>> = {
-  schedule: '; a schedule belongs in a trigger: on: [{ source: cron, schedule: "0 9 * * 1" }]',
   source: '; the source belongs in a trigger: on: [{ source: ... }]',
   topic: '; the topic belongs in a trigger: on: [{ source: ..., topic: ... }]',
   if: '; a filter belongs in a trigger: on: [{ source: ..., if: ... }]',
@@ -47,7 +46,8 @@ export function checkShape(value: unknown, locator: ConfigLocator): ShapeCheck {
   const exists = (path: ConfigPath): boolean => valueAt(value, path) !== undefined;
   if (validate(value)) return { problems: [], intact: exists, present: exists };
 
-  const errors = pickUnionBranches(validate.errors ?? []);
+  // An `if`/`then` error only says "the branch for this type failed": the branch's own errors say why.
+  const errors = pickUnionBranches((validate.errors ?? []).filter((error) => error.keyword !== 'if'));
   const problems = dedupe(errors.map((error) => toMessage(error, value, locator)));
   const structural = errors.filter((error) => error.keyword !== 'additionalProperties');
   // A wrong type at or above a path means the path is not what the schema says it is.

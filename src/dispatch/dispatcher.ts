@@ -16,7 +16,7 @@
  */
 import type { Logger } from 'pino';
 import type { CompiledJob } from '../config/types.js';
-import { ConflictError, errorMessage, NotFoundError, PermanentError } from '../core/errors.js';
+import { ConflictError, errorMessage, NotFoundError, PermanentError, RetryableError } from '../core/errors.js';
 import { FINAL_STATUSES, type RunRecord } from '../core/run.js';
 import type { Attempt, AttemptResult, CapturedLog, Executor, StopReason } from '../executors/executor.js';
 import { buildRunSpec } from '../matching/run-spec.js';
@@ -295,7 +295,13 @@ export class Dispatcher {
     const { run, job } = active;
     const now = this.now();
     const end = decideEnd(result, active.stopReason, job);
-    const retryable = (end.status === 'failed' || end.status === 'timed_out') && !(result.kind === 'error' && result.error instanceof PermanentError);
+    const retryable =
+      (end.status === 'failed' || end.status === 'timed_out') &&
+      !(result.kind === 'error' && result.error instanceof PermanentError) &&
+      // A runtime that retries by itself (a Kubernetes Job's backoffLimit) has used the retries
+      // already; only a start that never reached it (RetryableError) is tried again.
+      (this.options.executors.get(run.executor)?.retriesInRuntime !== true ||
+        (result.kind === 'error' && result.error instanceof RetryableError));
     const retryAt =
       retryable && job !== undefined && run.attempts < run.maxAttempts
         ? active.stopReason === 'shutdown'
@@ -337,7 +343,8 @@ export class Dispatcher {
         continue;
       }
       const job = this.options.jobs.get(run.job);
-      const retryAt = job !== undefined && run.attempts < run.maxAttempts ? this.now() : undefined;
+      const retriesInRuntime = executor?.retriesInRuntime === true;
+      const retryAt = job !== undefined && !retriesInRuntime && run.attempts < run.maxAttempts ? this.now() : undefined;
       const record = await this.options.store.finishAttempt(run.id, {
         status: 'failed',
         exitCode: null,

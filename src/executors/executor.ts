@@ -3,6 +3,7 @@
  * running attempt and reports how it ended; the dispatcher owns retries, timeouts (it calls
  * `stop`) and state. A new runtime is one file implementing `Executor`.
  */
+import type { RuntimeOptions } from '../config/types.js';
 import type { RunRecord } from '../core/run.js';
 
 /** A file placed in the run's working directory. */
@@ -33,6 +34,19 @@ export interface RunSpec {
   readonly workingDir?: string;
   readonly image?: string;
   readonly timeoutMs?: number;
+  /** Env vars read from a Kubernetes Secret by the cluster (`secretKeyRef`); never resolved here. */
+  readonly secretEnv: readonly SecretEnvRef[];
+  /** The job's own runtime fields; the executor fills in its defaults. */
+  readonly runtime: RuntimeOptions;
+  /** The job's retry limit, for runtimes that retry themselves (Kubernetes `backoffLimit`). */
+  readonly retryLimit: number;
+}
+
+export interface SecretEnvRef {
+  /** Env var name in the container. */
+  readonly name: string;
+  readonly secret: string;
+  readonly key: string;
 }
 
 export interface CapturedLog {
@@ -69,6 +83,12 @@ export type RecoveredAttempt =
 export interface Executor {
   readonly name: string;
   readonly type: string;
+  /**
+   * True when the runtime retries failed attempts itself (a Kubernetes Job's `backoffLimit`):
+   * the dispatcher then records one attempt and does not retry an attempt that failed, only a
+   * start that threw RetryableError.
+   */
+  readonly retriesInRuntime?: boolean;
   /**
    * Starts an attempt; resolves once it is really running (the process spawned, the Job
    * created). Throws PermanentError when the spec cannot run at all, RetryableError when it may

@@ -36,7 +36,7 @@ const FACTORIES: ReadonlyMap<string, ExecutorFactory> = new Map<string, Executor
 export function createExecutors(config: CompiledConfig, context: ExecutorContext): Map<string, Executor> {
   const definitions = new Map<string, ExecutorDefinition>(config.executors);
   if (!definitions.has('process')) {
-    definitions.set('process', { name: 'process', type: 'process', settings: {}, position: { file: config.file, line: 1, col: 1 } });
+    definitions.set('process', { name: 'process', type: 'process', position: { file: config.file, line: 1, col: 1 } });
   }
   const used = new Set(config.jobs.map((job) => job.executor));
   const executors = new Map<string, Executor>();

@@ -7,7 +7,7 @@ import { celValueToEnvString } from '../config/expressions.js';
 import type { CompiledJob, EnvValue } from '../config/types.js';
 import { errorMessage, PermanentError } from '../core/errors.js';
 import { messageView, type Message, type MessageView } from '../core/message.js';
-import type { RunSpec } from '../executors/executor.js';
+import type { RunSpec, SecretEnvRef } from '../executors/executor.js';
 import { jsonPathText, jsonPathValues } from './matcher.js';
 
 export interface RunIdentity {
@@ -19,7 +19,13 @@ export interface RunIdentity {
 export function buildRunSpec(job: CompiledJob, message: Message, run: RunIdentity, processEnv: NodeJS.ProcessEnv): RunSpec {
   const view = messageView(message);
   const env: Record<string, string> = {};
+  const secretEnv: SecretEnvRef[] = [];
   for (const entry of job.env) {
+    if (entry.value.kind === 'secret') {
+      // Read by the cluster from the Secret when the pod starts; jobwire never sees the value.
+      secretEnv.push({ name: entry.name, secret: entry.value.name, key: entry.value.key });
+      continue;
+    }
     try {
       env[entry.name] = resolveEnvValue(entry.value, view, message, processEnv);
     } catch (error) {
@@ -50,6 +56,9 @@ export function buildRunSpec(job: CompiledJob, message: Message, run: RunIdentit
     ...(job.workingDir === undefined ? {} : { workingDir: job.workingDir }),
     ...(job.image === undefined ? {} : { image: job.image }),
     ...(job.timeoutMs === undefined ? {} : { timeoutMs: job.timeoutMs }),
+    secretEnv,
+    runtime: job.runtime,
+    retryLimit: job.retries.limit,
   };
 }
 

@@ -14,6 +14,9 @@ export function testSpec(argv: string[], extra: Partial<RunSpec> = {}): RunSpec 
     argv,
     files: [],
     messageJson: '{}',
+    secretEnv: [],
+    runtime: {},
+    retryLimit: 0,
     ...extra,
     env: { JOBWIRE_RUN_ID: runId, ...extra.env },
   };
