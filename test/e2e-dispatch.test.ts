@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { RetryableError } from '../src/core/errors.js';
+import type { Executor } from '../src/executors/executor.js';
 import { startHarness, tempDir } from './support/harness.js';
 import { isRunning } from './support/processes.js';
 
@@ -214,6 +216,47 @@ jobs:
       assert.equal(run.status, 'failed');
       assert.equal(run.attempts, 1);
       assert.equal(run.reason, 'env HOST: $.deployment.uri matched nothing in the message');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('leaves retries to a runtime that retries by itself, but retries a start that never reached it', async () => {
+    const starts: number[] = [];
+    const runtime: Executor = {
+      name: 'runtime',
+      type: 'test-runtime',
+      retriesInRuntime: true,
+      async start(spec) {
+        starts.push(spec.attempt);
+        if (starts.length === 1) throw new RetryableError('API server unavailable');
+        const log = { text: 'pod 3 of 3 failed\n', droppedBytes: 0, totalBytes: 18 };
+        return { handle: `ns/${spec.job}`, done: Promise.resolve({ kind: 'exited', exitCode: 3, log }), stop: () => undefined, readLog: async () => log };
+      },
+      async recover() {
+        return { kind: 'lost', reason: 'gone' };
+      },
+      async close() {},
+    };
+    const h = await startHarness(
+      `
+executors:
+  runtime: { type: process }   # replaced by the test's executor of the same name
+jobs:
+  - name: in-runtime
+    on: [{ source: http }]
+    executor: runtime
+    retries: { limit: 3, backoff: 10ms }
+    command: ["true"]
+`,
+      { extra: { extraExecutors: [runtime] } },
+    );
+    try {
+      const posted = await h.post('/v1/messages', { body: {} });
+      const run = await h.waitForRun(posted.json.runs[0].id);
+      assert.equal(run.status, 'failed');
+      assert.equal(run.exitCode, 3);
+      assert.deepEqual(starts, [1, 2], 'the start that threw RetryableError is retried, the failed attempt is not');
     } finally {
       await h.close();
     }

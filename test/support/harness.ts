@@ -33,7 +33,7 @@ export interface HarnessOptions {
   readonly files?: Record<string, string>;
   readonly env?: NodeJS.ProcessEnv;
   readonly dataDir?: string;
-  readonly extra?: Partial<Pick<JobwireOptions, 'concurrency' | 'onRunEvent'>>;
+  readonly extra?: Partial<Pick<JobwireOptions, 'concurrency' | 'onRunEvent' | 'extraExecutors'>>;
 }
 
 export async function startHarness(yaml: string, options: HarnessOptions = {}): Promise<Harness> {
