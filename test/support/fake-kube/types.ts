@@ -9,7 +9,11 @@
  * Tests steer it through this interface: what each pod does, and which faults to inject.
  */
 
-/** What the fake kubelet does with a pod. Chosen per pod by `FakeKubeOptions.podScript`. */
+/**
+ * What the fake kubelet does with a pod. Chosen per pod by `FakeKubeOptions.podScript`. The
+ * script drives the pod's first container (its exit code and log); other containers exit 0 with
+ * an empty log. restartPolicy OnFailure is not modelled: a failing container fails its pod.
+ */
 export type PodScript =
   /** Pending → Running → Succeeded (exit 0) or Failed (other codes), printing `log`. */
   | { readonly kind: 'run'; readonly exitCode: number; readonly log: string; readonly runMs?: number }
@@ -46,13 +50,33 @@ export interface InjectedFault {
   readonly times?: number;
   /** When true the request is also executed (e.g. a create that succeeds, then 500 is returned). */
   readonly afterApplying?: boolean;
+  /** Status message (default: the API server's usual words for `status`). */
+  readonly message?: string;
+  /** Status reason (default: the API server's reason for `status`, e.g. TooManyRequests for 429). */
+  readonly reason?: string;
+  /** Destroy the connection instead of answering (a network failure); `status` is then unused. */
+  readonly dropConnection?: boolean;
 }
 
 export interface FakeKubeOptions {
-  /** Decides each new pod's behaviour from its Job (default: run, exit 0, empty log, 50 ms). */
+  /**
+   * Decides each new pod's behaviour from its Job (default: run, exit 0, empty log, 50 ms). A pod
+   * created directly (not by a Job) is passed itself.
+   */
   readonly podScript?: (job: KubeObject) => PodScript;
   /** Watch history kept for resourceVersion resumes; older versions get 410 Gone. Default 1000. */
   readonly historyLimit?: number;
+  /**
+   * Delay before the job controller creates the next pod after a failure. Default 20 ms (a real
+   * cluster waits 10 s, doubling up to 6 min; the fake keeps tests fast).
+   */
+  readonly retryDelayMs?: number;
+  /** Pause between the fake kubelet's status steps (scheduled, creating, running…). Default 5 ms. */
+  readonly kubeletStepMs?: number;
+  /** How often a watch with allowWatchBookmarks=true gets a BOOKMARK. Default 1000 ms (real: ~1 min). */
+  readonly bookmarkIntervalMs?: number;
+  /** Delay before the garbage collector reacts to a change (Background deletes). Default 10 ms. */
+  readonly gcDelayMs?: number;
 }
 
 /** Any Kubernetes object as JSON (apiVersion, kind, metadata, spec, status). */
@@ -77,12 +101,21 @@ export interface FakeKube {
   readonly url: string;
   /** A kubeconfig file (in a temp folder) whose current context points at `url`. */
   readonly kubeconfigPath: string;
+  /** The bearer token the kubeconfig carries; requests without it get 401 Unauthorized. */
+  readonly token: string;
   close(): Promise<void>;
 
   // Inspection
   jobs(namespace?: string): KubeObject[];
   pods(namespace?: string): KubeObject[];
   configMaps(namespace?: string): KubeObject[];
+  secrets(namespace?: string): KubeObject[];
+  /** v1 Events the fake controllers recorded (FailedScheduling, FailedMount, BackOff, Completed…). */
+  events(namespace?: string): KubeObject[];
+  /** The current (global) resourceVersion. */
+  readonly resourceVersion: string;
+  /** How many watch streams are open right now (e.g. to wait until a client is watching). */
+  openWatches(): number;
   readonly requests: readonly RecordedRequest[];
 
   // Behaviour and faults
