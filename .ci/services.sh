@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the brokers the test suite talks to are up: RabbitMQ and NATS (with JetStream) are
 # installed on this machine kind and normally started before CI; start them if they are not.
-# ActiveMQ Classic is not pre-installed: activemq.sh installs and starts it.
+# ActiveMQ Classic is not pre-installed: activemq.sh installs and starts it. podman.sh installs
+# podman (for the container executor) and builds its local test image.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -28,3 +29,4 @@ fi
 wait_port NATS 4222
 
 ./activemq.sh
+./podman.sh

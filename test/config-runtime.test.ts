@@ -132,6 +132,19 @@ describe('config: container runtimes', () => {
     );
   });
 
+  it('keeps a container working directory as written and requires it absolute; limits container resources to cpu and memory', () => {
+    const base = ['executors:', '  box: { type: container }', 'jobs:'];
+    const config = compile(...base, '  - { name: a, on: [{ source: http }], executor: box, image: i, command: [a], workingDir: /src }');
+    assert.equal(config.jobs[0]?.workingDir, '/src');
+    assert.deepEqual(
+      errorsOf(...base, '  - { name: a, on: [{ source: http }], executor: box, image: i, command: [a], workingDir: src, resources: { limits: { nvidia.com/gpu: 1 } } }'),
+      [
+        'c.yaml:4:91: "workingDir" is a folder inside the container and must be absolute, like /jobwire/work',
+        'c.yaml:4:119: the container executor can only limit cpu and memory, not "nvidia.com/gpu"',
+      ],
+    );
+  });
+
   it('lists the keys of the executor’s own type for an unknown key', () => {
     assert.deepEqual(errorsOf('executors:', '  l: { type: container, namespace: x }', 'jobs:', '  - { name: a, on: [{ source: http }], command: [a] }'), [
       'c.yaml:2:25: unknown key "namespace" in executor "l" (allowed: type, engine, network, images, workingDir, resources, imagePullPolicy)',

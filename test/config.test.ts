@@ -51,7 +51,7 @@ const FULL_CONFIG = yamlLines(
   '    files: [locust/basic.py, data, data/a.txt]', // 37
   '    script: |', // 38
   '      echo "$MESSAGE"', // 39
-  '    workingDir: work', // 40
+  '    workingDir: /work', // 40
   '    timeout: 1h30m', // 41
   '    retries: 3', // 42
   '    concurrency: 5', // 43
@@ -139,7 +139,7 @@ describe('loadConfig: a valid config', () => {
     assert.equal(countdown.executor, 'cluster');
     assert.equal(countdown.image, 'registry.access.redhat.com/ubi9');
     assert.deepEqual(countdown.argv, ['bash', '-c', 'echo "$MESSAGE"\n']);
-    assert.equal(countdown.workingDir, path.join(dir, 'work'));
+    assert.equal(countdown.workingDir, '/work', 'a container path is kept as written');
     assert.equal(countdown.timeoutMs, 5_400_000);
     assert.deepEqual(countdown.retries, { limit: 3, backoffMs: 1_000, maxBackoffMs: 300_000 });
     assert.equal(countdown.concurrency, 5);

@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../config/config-error.js';
 import { errorMessage, InvalidInputError } from '../core/errors.js';
 import { processIo, type CliIo } from './io.js';
+import { renderCommand } from './commands/render.js';
 import { sendCommand } from './commands/send.js';
 import { serveCommand } from './commands/serve.js';
 import { testCommand } from './commands/test.js';
@@ -66,6 +67,25 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     .option('-H, --header <name=value>', 'a message header (repeatable; message-id sets the message id)', (value: string, all: string[]) => [...all, value], [] as string[])
     .action(async (file: string, options: { config?: string; source?: string; url?: string; topic: string; header: string[] }) => {
       exitCode = await sendCommand({ ...options, file }, io);
+    });
+
+  program
+    .command('render')
+    .description('print the Kubernetes manifests (ConfigMap + Job) the kubernetes executor would create for JOB and a message, or the CronJobs of scheduled jobs, as YAML for review or kubectl apply')
+    .argument('[job]', 'the job to render (with --cronjobs: only its CronJobs)')
+    .requiredOption('-c, --config <file>', 'config file (YAML)')
+    .option('-m, --message <file>', 'message file (an envelope, a CloudEvent, or a payload; - for stdin), as for jobwire test')
+    .option('-s, --source <name>', 'source the message is taken as arriving on (default: http, or the envelope\'s)')
+    .option('-t, --topic <topic>', 'topic/queue/subject it is taken as arriving on')
+    .option('--run-id <id>', 'run id to name the Job after (default: a new one)')
+    .option('--cronjobs', 'print a batch/v1 CronJob (+ ConfigMap) for each cron schedule of jobs on a kubernetes executor')
+    .addHelpText(
+      'after',
+      '\nEnv values are resolved as for a real run, fromEnv values from this process\'s environment; secrets stay references.\n' +
+        'Examples:\n  jobwire render -c jobwire.yaml countdown -m message.json | kubectl apply -f -\n  jobwire render -c jobwire.yaml --cronjobs > cronjobs.yaml\n',
+    )
+    .action(async (job: string | undefined, options: { config: string; message?: string; source?: string; topic?: string; runId?: string; cronjobs?: boolean }) => {
+      exitCode = await renderCommand({ ...options, ...(job === undefined ? {} : { job }) }, io);
     });
 
   try {

@@ -79,7 +79,7 @@ export function compileJob(raw: RawJob, index: number, scope: JobScope, ctx: Com
     ...(job.image !== undefined ? { image: job.image } : {}),
     env,
     files: compileFiles(usableItems(raw.files, [...at, 'files'], ctx), at, ctx),
-    ...(job.workingDir !== undefined ? { workingDir: path.resolve(ctx.dir, job.workingDir) } : {}),
+    ...(job.workingDir !== undefined ? { workingDir: compileWorkingDir(job.workingDir, executorType, at, ctx) } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     retries: compileRetries(job, at, ctx),
     ...(job.concurrency !== undefined ? { concurrency: job.concurrency } : {}),
@@ -131,6 +131,16 @@ function checkExecutor(
   }
 }
 
+/**
+ * A local run's folder resolves against the config's folder; a container's is a path inside
+ * the image, which jobwire cannot resolve, so it must be absolute.
+ */
+function compileWorkingDir(dir: string, executorType: string | undefined, at: ConfigPath, ctx: CompileContext): string {
+  if (executorType === undefined || !IMAGE_EXECUTORS.has(executorType)) return path.resolve(ctx.dir, dir);
+  if (!dir.startsWith('/')) ctx.report([...at, 'workingDir'], `"workingDir" is a folder inside the container and must be absolute, like /jobwire/work`);
+  return dir;
+}
+
 /** `schedule: "0 9 * * 1"` (or a list) on a job is short for cron triggers. */
 function compileScheduleShorthand(job: Partial<RawJob>, at: ConfigPath, ctx: CompileContext): CompiledTrigger[] {
   if (job.schedule === undefined) return [];
@@ -159,6 +169,15 @@ function checkRuntimeFields(job: Partial<RawJob>, executor: string, at: ConfigPa
     if (job[key] === undefined || honoured.includes(key)) continue;
     const runtimes = (CONTAINER_JOB_KEYS as readonly string[]).includes(key) ? 'container and kubernetes executors' : 'kubernetes executors';
     ctx.reportKey([...at, key], `"${key}" only applies to ${runtimes}; executor "${executor}" is of type ${definition.type}`);
+  }
+  if (definition.type === 'container') {
+    // docker/podman can only limit cpu and memory; other resources would be silently dropped.
+    for (const section of ['requests', 'limits'] as const) {
+      for (const name of Object.keys(job.resources?.[section] ?? {})) {
+        if (name === 'cpu' || name === 'memory') continue;
+        ctx.reportKey([...at, 'resources', section, name], `the container executor can only limit cpu and memory, not "${name}"`);
+      }
+    }
   }
   if (definition.type === 'kubernetes' && job.namespace !== undefined && !definition.settings.namespaces.includes(job.namespace)) {
     ctx.report(
