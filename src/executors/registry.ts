@@ -1,12 +1,13 @@
 /**
  * Builds an Executor for the built-in `process` executor and each configured one. Each runtime
- * is one file implementing `Executor`; this table is the only place that knows them all.
+ * is one file (or folder) implementing `Executor`; this switch is the only place that knows them all.
  */
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { CompiledConfig, ExecutorDefinition } from '../config/types.js';
-import { JobwireError } from '../core/errors.js';
+import { createContainerExecutor } from './container/container-executor.js';
 import type { Executor } from './executor.js';
+import { createKubernetesExecutor } from './kubernetes/kubernetes-executor.js';
 import { createProcessExecutor } from './process.js';
 
 export interface ExecutorContext {
@@ -14,43 +15,24 @@ export interface ExecutorContext {
   readonly logger: Logger;
 }
 
-export class UnsupportedExecutorError extends JobwireError {
-  override readonly name = 'UnsupportedExecutorError';
+function createExecutor(definition: ExecutorDefinition, config: CompiledConfig, context: ExecutorContext): Executor {
+  const common = { name: definition.name, maxLogBytes: config.limits.maxLogBytes, logger: context.logger };
+  switch (definition.type) {
+    case 'process':
+      return createProcessExecutor({ ...common, runsDir: path.join(context.dataDir, 'runs') });
+    case 'container':
+      return createContainerExecutor({ ...common, settings: definition.settings, runsDir: path.join(context.dataDir, 'runs') });
+    case 'kubernetes':
+      return createKubernetesExecutor({ ...common, settings: definition.settings });
+  }
 }
-
-type ExecutorFactory = (definition: ExecutorDefinition, config: CompiledConfig, context: ExecutorContext) => Executor;
-
-const FACTORIES: ReadonlyMap<string, ExecutorFactory> = new Map<string, ExecutorFactory>([
-  [
-    'process',
-    (definition, config, context) =>
-      createProcessExecutor({
-        name: definition.name,
-        runsDir: path.join(context.dataDir, 'runs'),
-        maxLogBytes: config.limits.maxLogBytes,
-        logger: context.logger,
-      }),
-  ],
-]);
 
 export function createExecutors(config: CompiledConfig, context: ExecutorContext): Map<string, Executor> {
   const definitions = new Map<string, ExecutorDefinition>(config.executors);
   if (!definitions.has('process')) {
     definitions.set('process', { name: 'process', type: 'process', position: { file: config.file, line: 1, col: 1 } });
   }
-  const used = new Set(config.jobs.map((job) => job.executor));
   const executors = new Map<string, Executor>();
-  for (const definition of definitions.values()) {
-    const factory = FACTORIES.get(definition.type);
-    if (factory === undefined) {
-      if (!used.has(definition.name)) {
-        context.logger.warn({ executor: definition.name, type: definition.type }, 'executor type not available in this version; no job uses it');
-        continue;
-      }
-      const { file, line, col } = definition.position;
-      throw new UnsupportedExecutorError(`${file}:${line}:${col}: executor "${definition.name}": type ${definition.type} is not available in this version of jobwire`);
-    }
-    executors.set(definition.name, factory(definition, config, context));
-  }
+  for (const definition of definitions.values()) executors.set(definition.name, createExecutor(definition, config, context));
   return executors;
 }
