@@ -413,4 +413,33 @@ jobs:
     assert.equal(run.attempts, 1);
     assert.equal(fake.pods(NAMESPACE).filter((pod) => pod.metadata.labels?.[LABEL.runId] === run.id).length, 3);
   });
+
+  it('a shutdown leaves the Job running and the next start adopts it', async () => {
+    scripts.set('greet', { kind: 'run', exitCode: 0, log: 'outlived a restart\n', runMs: 2500 });
+    // A short grace: were the Job stopped at shutdown like a local process, it would be now.
+    const yaml = `dispatcher: { shutdownGrace: 100ms }\n${config()}`;
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'jobwire-kube-restart-'));
+    try {
+      h = await startHarness(yaml, { dataDir });
+      const posted = await h.post('/v1/messages', { id: 'greet-3', topic: 'greet', body: { greeting: 'x' } });
+      const runId: string = posted.json.runs[0].id;
+      await h.waitForRun(runId, ['running']);
+      await h.close();
+      h = undefined;
+      const [job] = fake.jobs(NAMESPACE).filter((candidate) => candidate.metadata.labels?.[LABEL.runId] === runId);
+      assert.ok(job !== undefined, 'the Job was deleted by the shutdown');
+      assert.equal(requestsTo(fake, 'DELETE', new RegExp(`/jobs/${job.metadata.name}$`)).length, 0);
+
+      h = await startHarness(yaml, { dataDir });
+      const run = await h.waitForRun(runId);
+      assert.equal(run.status, 'succeeded', JSON.stringify(run));
+      assert.equal(run.attempts, 1);
+      const logs = await h.get(`/v1/runs/${runId}/logs?format=text`);
+      assert.match(logs.text, /outlived a restart/);
+    } finally {
+      await h?.close();
+      h = undefined;
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });

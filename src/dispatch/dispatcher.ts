@@ -51,7 +51,13 @@ interface ActiveAttempt {
   stopReason?: StopReason;
   timer?: NodeJS.Timeout;
   readonly finished: Promise<void>;
+  /** Resolves when a shutdown leaves this attempt running for the next jobwire to adopt. */
+  readonly detached: Promise<typeof DETACHED>;
+  detach(): void;
 }
+
+/** What `detached` resolves to; an attempt result never is this value. */
+const DETACHED = Symbol('detached');
 
 export class Dispatcher {
   private readonly active = new Map<string, ActiveAttempt>();
@@ -137,11 +143,18 @@ export class Dispatcher {
   /**
    * Stops claiming, waits up to `graceMs` for attempts in flight, then stops the rest; those
    * are recorded as failed by the shutdown and retried on the next start if attempts remain.
+   * Attempts of executors whose work outlives jobwire (Kubernetes Jobs) are not waited for or
+   * stopped: their runs stay `running` and the next start adopts them (see reconcile).
    */
   async drain(graceMs: number): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'draining';
     this.clearRetryTimer();
+    for (const active of this.active.values()) {
+      const executor = this.options.executors.get(active.run.executor);
+      // Not yet started ones are detached by launch once their start is recorded.
+      if (active.attempt !== undefined && executor?.attemptsSurviveRestart === true) active.detach();
+    }
     const all = () => Promise.all([...this.active.values()].map((active) => active.finished));
     let graceTimer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'grace'>((resolve) => {
@@ -150,7 +163,9 @@ export class Dispatcher {
     const outcome = await Promise.race([all().then(() => 'done' as const), graceOver]);
     clearTimeout(graceTimer);
     if (outcome === 'grace') {
-      for (const active of this.active.values()) this.stopAttempt(active, 'shutdown');
+      for (const active of this.active.values()) {
+        if (this.options.executors.get(active.run.executor)?.attemptsSurviveRestart !== true) this.stopAttempt(active, 'shutdown');
+      }
       await all();
     }
     this.state = 'stopped';
@@ -231,7 +246,11 @@ export class Dispatcher {
     const finished = new Promise<void>((resolve) => {
       resolveFinished = resolve;
     });
-    const active: ActiveAttempt = { run, job: this.options.jobs.get(run.job), finished };
+    let detach!: () => void;
+    const detached = new Promise<typeof DETACHED>((resolve) => {
+      detach = () => resolve(DETACHED);
+    });
+    const active: ActiveAttempt = { run, job: this.options.jobs.get(run.job), finished, detached, detach };
     this.active.set(run.id, active);
     this.activePerJob.set(run.job, (this.activePerJob.get(run.job) ?? 0) + 1);
     void body(active)
@@ -280,8 +299,19 @@ export class Dispatcher {
       const running = await this.options.store.markRunning(run.id, attempt.handle, startedAt);
       log.info({ handle: attempt.handle, attempt: run.attempts }, 'run started');
       this.options.onEvent?.({ type: 'run.started', run: running, at: startedAt });
-      await this.finish(active, await attempt.done);
+      if (this.state === 'draining' && executor.attemptsSurviveRestart === true) active.detach();
+      await this.settle(active, attempt);
     });
+  }
+
+  /** Records the attempt's end, unless a shutdown left it running for the next jobwire. */
+  private async settle(active: ActiveAttempt, attempt: Attempt): Promise<void> {
+    const outcome = await Promise.race([attempt.done, active.detached]);
+    if (outcome === DETACHED) {
+      this.runLogger(active.run).info({ handle: attempt.handle }, 'run left running at shutdown; the next jobwire start adopts it');
+      return;
+    }
+    await this.finish(active, outcome);
   }
 
   private stopAttempt(active: ActiveAttempt, reason: StopReason): void {
@@ -338,7 +368,7 @@ export class Dispatcher {
         log.info({ handle: recovered.attempt.handle }, 'adopted a run left in flight by a previous process');
         this.track(run, async (active) => {
           active.attempt = recovered.attempt;
-          await this.finish(active, await recovered.attempt.done);
+          await this.settle(active, recovered.attempt);
         });
         continue;
       }

@@ -90,6 +90,11 @@ export interface Executor {
    */
   readonly retriesInRuntime?: boolean;
   /**
+   * True when attempts keep running without jobwire (a Kubernetes Job): a shutdown then leaves
+   * them running instead of stopping them, and `recover` adopts them at the next start.
+   */
+  readonly attemptsSurviveRestart?: boolean;
+  /**
    * Starts an attempt; resolves once it is really running (the process spawned, the Job
    * created). Throws PermanentError when the spec cannot run at all, RetryableError when it may
    * work later.

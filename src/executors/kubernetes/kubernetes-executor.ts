@@ -75,6 +75,8 @@ export function createKubernetesExecutor(options: KubernetesExecutorOptions): Ku
 class KubernetesJobExecutor implements KubernetesExecutor {
   readonly type = 'kubernetes';
   readonly retriesInRuntime = true;
+  /** A Job runs on in the cluster while jobwire restarts; the next start adopts it. */
+  readonly attemptsSurviveRestart = true;
   readonly name: string;
   readonly #settings: KubernetesExecutorSettings;
   readonly #origin: string;
