@@ -3,6 +3,7 @@
  * may set, image and namespace allow-lists, and the job-level `schedule:` shorthand.
  */
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { compileConfig } from '../src/config/load.js';
 import { configErrorLines, yamlLines } from './support/config-fixtures.js';
@@ -15,6 +16,7 @@ const KUBERNETES_EXECUTOR = [
   '    namespaces: [ci]',
   '    images: ["registry.access.redhat.com/ubi9*", "quay.io/acme/**"]',
   '    qps: 0',
+  '    kubeconfig: clusters/ci.yaml',
   '    imagePullGrace: 30s',
   '    serviceAccountName: runner',
   '    resources: { limits: { memory: 256Mi } }',
@@ -39,6 +41,7 @@ describe('config: container runtimes', () => {
     assert.deepEqual(settings, {
       namespace: 'jobs',
       namespaces: ['jobs', 'ci'],
+      kubeconfig: path.resolve('clusters/ci.yaml'),
       qps: 0,
       burst: 40,
       imagePullGraceMs: 30_000,
@@ -120,14 +123,14 @@ describe('config: container runtimes', () => {
         '  - { name: e, schedule: "61 * * * *", command: [e] }',
       ),
       [
-        'c.yaml:16:5: "serviceAccountName" only applies to kubernetes executors; executor "process" is of type process',
-        'c.yaml:17:33: "resources.limits.cpu" must be a quantity like 500m, 2 or 256Mi',
-        'c.yaml:18:81: "tolerations" only applies to kubernetes executors; executor "local" is of type container',
-        'c.yaml:19:66: image "docker.io/library/ubuntu" is not allowed by executor "cluster" (allowed: registry.access.redhat.com/ubi9*, quay.io/acme/**)',
-        'c.yaml:19:117: namespace "prod" is not allowed by executor "cluster" (allowed: jobs, ci; add it to the executor\'s "namespaces")',
-        'c.yaml:20:5: job "d" needs "on" (a list of triggers) or "schedule" (a cron expression)',
-        'c.yaml:20:82: an envFrom entry names exactly one of "secret" or "configMap"',
-        'c.yaml:21:26: invalid schedule "61 * * * *": CronPattern: Invalid value for minute: 61',
+        'c.yaml:17:5: "serviceAccountName" only applies to kubernetes executors; executor "process" is of type process',
+        'c.yaml:18:33: "resources.limits.cpu" must be a quantity like 500m, 2 or 256Mi',
+        'c.yaml:19:81: "tolerations" only applies to kubernetes executors; executor "local" is of type container',
+        'c.yaml:20:66: image "docker.io/library/ubuntu" is not allowed by executor "cluster" (allowed: registry.access.redhat.com/ubi9*, quay.io/acme/**)',
+        'c.yaml:20:117: namespace "prod" is not allowed by executor "cluster" (allowed: jobs, ci; add it to the executor\'s "namespaces")',
+        'c.yaml:21:5: job "d" needs "on" (a list of triggers) or "schedule" (a cron expression)',
+        'c.yaml:21:82: an envFrom entry names exactly one of "secret" or "configMap"',
+        'c.yaml:22:26: invalid schedule "61 * * * *": CronPattern: Invalid value for minute: 61',
       ],
     );
   });

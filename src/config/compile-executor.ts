@@ -3,6 +3,7 @@
  * has checked the keys for the entry's `type`; `${VAR}` references are substituted first, so
  * a kubeconfig path or namespace can come from jobwire's environment.
  */
+import { resolve as resolvePath } from 'node:path';
 import type { CompileContext } from './compile-context.js';
 import { compileRuntimeOptions } from './compile-runtime.js';
 import { compileImagePattern } from './image-patterns.js';
@@ -49,7 +50,8 @@ function kubernetesSettings(raw: RawKubernetesExecutor, path: ConfigPath, ctx: C
     namespace,
     namespaces,
     ...(raw.images === undefined ? {} : { images: raw.images.map(compileImagePattern) }),
-    ...(raw.kubeconfig === undefined ? {} : { kubeconfig: raw.kubeconfig }),
+    // Relative to the config file, like `files`, so a config and its kubeconfig travel together.
+    ...(raw.kubeconfig === undefined ? {} : { kubeconfig: resolvePath(ctx.dir, raw.kubeconfig) }),
     ...(raw.context === undefined ? {} : { context: raw.context }),
     qps: raw.qps ?? KUBERNETES_DEFAULTS.qps,
     burst: raw.burst ?? KUBERNETES_DEFAULTS.burst,
