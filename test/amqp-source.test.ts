@@ -7,7 +7,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startHarness, tempDir, type Harness } from './support/harness.js';
-import { AMQP_URL, directSource, rawClient, requireBroker, uniqueName, withBrokerStopped, type RawClient } from './support/amqp.js';
+import { AMQP_URL, brokerCounts, directSource, rawClient, requireBroker, stopCase, uniqueName, withBrokerStopped, type RawClient } from './support/amqp.js';
+import { stopWhenBrokerVanishes } from './support/stop-scenarios.js';
 import { deferred, eventually, sleep } from './support/eventually.js';
 import { runsPerMessage, whileServing } from './support/runs.js';
 import { AmqpPublishError, createAmqpPublisher } from '../src/sources/amqp-publisher.js';
@@ -56,6 +57,9 @@ describe('amqp source (RabbitMQ)', () => {
     await cleanup.deleteQueues(...created);
     await cleanup.close();
   });
+
+  // The broker vanishing mid-shutdown, through a proxy (no restart of the shared broker).
+  stopWhenBrokerVanishes(stopCase);
 
   it('runs the job once for a message from an ordinary client, with AMQP properties as headers', async () => {
     const q = queue('basic');
@@ -256,6 +260,36 @@ describe('amqp source (RabbitMQ)', () => {
     await eventually('the undelivered back in the queue', async () => ((await client.depth(q)) >= 3 ? true : undefined));
     await sleep(100);
     assert.equal(await client.depth(q), 3, 'the three never delivered are back in the queue; the two done were acked');
+  });
+
+  it('acks committed messages together, but never past one still being recorded', async () => {
+    const q = queue('acks');
+    const hold = deferred();
+    const { source } = directSource(q, { prefetch: 10 });
+    const delivered: string[] = [];
+    await source.start([q], async ({ message }) => {
+      delivered.push(message.id);
+      if (message.id === 'a-0') await hold.promise;
+    });
+    try {
+      await client.sendMany(q, Array.from({ length: 5 }, (_, i) => ({ payload: `a${i}`, options: { messageId: `a-${i}` } })));
+      await eventually('all five delivered', () => (delivered.length === 5 ? true : undefined));
+      // The four after the held one are committed and acked; an ack for "up to the last" would
+      // have taken the held one with it.
+      const counts = await eventually('only the held message unacked', async () => {
+        const current = await brokerCounts(q);
+        return current.unacked === 1 ? current : undefined;
+      }, 30_000, 250);
+      assert.deepEqual(counts, { ready: 0, unacked: 1 });
+      hold.resolve();
+      await eventually('all acked', async () => {
+        const current = await brokerCounts(q);
+        return current.unacked === 0 && current.ready === 0 ? true : undefined;
+      }, 30_000, 250);
+    } finally {
+      hold.resolve();
+      await source.stop();
+    }
   });
 
   it('refuses a wildcard topic and a queue whose arguments differ, naming the source, queue and argument', async () => {

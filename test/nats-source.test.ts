@@ -23,12 +23,14 @@ import {
   directSource,
   rawClient,
   requireBroker,
+  stopCase,
   uniqueNames,
   withBrokerStopped,
   type RawClient,
 } from './support/nats.js';
 import { deferred, eventually, sleep } from './support/eventually.js';
 import { runsPerMessage, whileServing } from './support/runs.js';
+import { stopWhenBrokerVanishes } from './support/stop-scenarios.js';
 
 async function runsFor(h: Harness, messageId: string): Promise<any[]> {
   const { json } = await h.get(`/v1/runs?messageId=${encodeURIComponent(messageId)}&limit=500`);
@@ -52,6 +54,9 @@ describe('nats source (JetStream)', () => {
   after(async () => {
     await client.close();
   });
+
+  // The broker vanishing mid-shutdown, through a proxy (no restart of the shared broker).
+  stopWhenBrokerVanishes(stopCase);
 
   it('runs the job once for a message from an ordinary client, with its headers, and acks it', async () => {
     const { subject, stream: name } = await stream('basic');

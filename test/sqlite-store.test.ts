@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { InvalidInputError } from '../src/core/errors.js';
+import { ConflictError, InvalidInputError } from '../src/core/errors.js';
 import type { Message } from '../src/core/message.js';
 import { MIGRATIONS } from '../src/store/sqlite/migrations.js';
 import { openSqliteStore, type SqliteStoreOptions } from '../src/store/sqlite/sqlite-store.js';
@@ -105,6 +105,61 @@ describe('SqliteStore (file-specific)', () => {
         assert.equal(raw.pragma('user_version', { simple: true }), MIGRATIONS.length);
       } finally {
         raw.close();
+      }
+    }));
+
+  it('moves on runs another store (a previous process) claimed, returning them as stored', () =>
+    inTempDir(async (dir) => {
+      const path = join(dir, 'jobwire.db');
+      const first = openSqliteStore({ path });
+      await first.acceptMessage(message('m1'), ['a'], [
+        { id: 'r1', job: 'a', priority: 0, maxAttempts: 2, executor: 'process' },
+        { id: 'r2', job: 'a', priority: 0, maxAttempts: 1, executor: 'process' },
+      ]);
+      assert.equal((await first.claimRuns({ now: T0, limit: 2, excludeJobs: [] })).length, 2);
+      await first.markRunning('r2', 'pid:2', T0 + 1);
+      await first.close();
+
+      const second = openSqliteStore({ path });
+      try {
+        const running = await second.markRunning('r1', 'pid:1', T0 + 2);
+        assert.deepEqual(await second.getRun('r1'), running);
+        assert.equal(running.handle, 'pid:1');
+        const retried = await second.finishAttempt('r1', { status: 'failed', exitCode: null, reason: 'lost', finishedAt: T0 + 3, log: null, retryAt: T0 + 4 });
+        assert.equal(retried.status, 'queued');
+        assert.deepEqual(await second.getRun('r1'), retried);
+        const failed = await second.finishAttempt('r2', { status: 'failed', exitCode: null, reason: 'lost', finishedAt: T0 + 3, log: null, retryAt: T0 + 4 });
+        assert.equal(failed.status, 'failed', 'no attempt left');
+        assert.deepEqual(await second.getRun('r2'), failed);
+      } finally {
+        await second.close();
+      }
+    }));
+
+  it('refuses a write for an attempt that is over: another process re-claimed the run meanwhile', () =>
+    inTempDir(async (dir) => {
+      const path = join(dir, 'jobwire.db');
+      const first = openSqliteStore({ path });
+      const second = openSqliteStore({ path });
+      try {
+        await first.acceptMessage(message('m1'), ['a'], [{ id: 'r1', job: 'a', priority: 0, maxAttempts: 3, executor: 'process' }]);
+        assert.equal((await first.claimRuns({ now: T0, limit: 1, excludeJobs: [] }))[0]?.attempts, 1);
+        // The second process takes attempt 1 for orphaned and claims attempt 2.
+        await second.finishAttempt('r1', { status: 'failed', exitCode: null, reason: 'orphaned', finishedAt: T0 + 1, log: null, retryAt: T0 + 1 });
+        assert.equal((await second.claimRuns({ now: T0 + 1, limit: 1, excludeJobs: [] }))[0]?.attempts, 2);
+        await assert.rejects(first.markRunning('r1', 'pid:1', T0 + 2), (error: unknown) => {
+          assert.ok(error instanceof ConflictError, String(error));
+          assert.match(error.message, /attempt 2 .*attempt 1, claimed here, is over/);
+          return true;
+        });
+        await assert.rejects(first.finishAttempt('r1', { status: 'succeeded', exitCode: 0, reason: null, finishedAt: T0 + 3, log: null }), ConflictError);
+        const current = await second.getRun('r1');
+        assert.equal(current?.status, 'starting', 'attempt 2 untouched by the stale writes');
+        assert.equal(current?.handle, null);
+        assert.deepEqual(await second.markRunning('r1', 'pid:2', T0 + 4), await second.getRun('r1'));
+      } finally {
+        await first.close();
+        await second.close();
       }
     }));
 

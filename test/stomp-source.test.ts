@@ -10,7 +10,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { IMessage } from '@stomp/stompjs';
 import { startHarness, tempDir, type Harness } from './support/harness.js';
-import { STOMP_TLS_URL, STOMP_URL, TLS_CLIENT_DIR, rawClient, requireBroker, uniqueName, withBrokerStopped, type RawClient } from './support/stomp.js';
+import { STOMP_TLS_URL, STOMP_URL, TLS_CLIENT_DIR, rawClient, requireBroker, stopCase, uniqueName, withBrokerStopped, type RawClient } from './support/stomp.js';
+import { stopWhenBrokerVanishes } from './support/stop-scenarios.js';
 import { deferred, eventually, sleep } from './support/eventually.js';
 import { runsPerMessage, whileServing } from './support/runs.js';
 import { createStompPublisher, createStompSource } from '../src/sources/stomp.js';
@@ -77,6 +78,9 @@ describe('stomp source (ActiveMQ)', () => {
   after(async () => {
     await client.close();
   });
+
+  // The broker vanishing mid-shutdown, through a proxy (no restart of the shared broker).
+  stopWhenBrokerVanishes(stopCase);
 
   it('runs the job once for a message from an ordinary client, and acks it', async () => {
     const q = queue('basic');

@@ -81,12 +81,18 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
       return run;
     }
 
+    /** What a write returned is exactly what is stored (the store may compute it rather than read it). */
+    async function assertStored(run: RunRecord): Promise<void> {
+      assert.deepEqual(await store.getRun(run.id), run, `run ${run.id} as returned vs as stored`);
+    }
+
     /** Claims exactly this run (it must be the only one claimable) and returns it. */
     async function claimOnly(id: string, now: number): Promise<RunRecord> {
       const claimed = await store.claimRuns({ now, limit: 10, excludeJobs: [] });
       assert.deepEqual(claimed.map((r) => r.id), [id]);
       const run = claimed[0];
       assert.ok(run);
+      await assertStored(run);
       return run;
     }
 
@@ -193,6 +199,7 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
           assert.equal(run.attempts, 1);
           assert.equal(run.handle, null);
           assert.equal(run.startedAt, null);
+          await assertStored(run);
         }
         const rest = await store.claimRuns({ now: T0 + 10, limit: 3, excludeJobs: [] });
         assert.deepEqual(rest.map((r) => r.id), [low2.id, neg.id]);
@@ -227,6 +234,7 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
         assert.equal(running.status, 'running');
         assert.equal(running.handle, 'pid:4242');
         assert.equal(running.startedAt, T0 + 2);
+        await assertStored(running);
         const log = { attempt: 1, text: 'hello\n', droppedBytes: 0, totalBytes: 6 };
         const done = await store.finishAttempt(run.id, { status: 'succeeded', exitCode: 0, reason: 'exit code 0', finishedAt: T0 + 3, log });
         const { seq: _seq, ...rest } = done;
@@ -271,6 +279,37 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
         await rejectsWith(store.retryRun('ghost', T0), NotFoundError);
       });
 
+      it('settles writes made together one by one: a refused or failing one changes nothing, the others are recorded', async () => {
+        const [a, b, c] = [await queued('together-a'), await queued('together-b'), await queued('together-c')];
+        assert.ok(a && b && c);
+        await store.claimRuns({ now: T0 + 1, limit: 10, excludeJobs: [] });
+        await store.markRunning(a.id, 'ha', T0 + 2);
+        const clash = newRun('clash');
+        // All issued in the same turn, as the dispatcher and inbox do under load.
+        const outcomes = await Promise.allSettled([
+          store.finishAttempt(a.id, { status: 'succeeded', exitCode: 0, reason: null, finishedAt: T0 + 3, log: { attempt: 1, text: 'a', droppedBytes: 0, totalBytes: 1 } }),
+          store.markRunning(a.id, 'again', T0 + 3),
+          // Its second run reuses the first one's id: the message must not be recorded either.
+          store.acceptMessage(message('half'), ['clash'], [clash, { ...newRun('clash'), id: clash.id }]),
+          store.markRunning(b.id, 'hb', T0 + 3),
+          store.finishAttempt('ghost', failed(T0 + 3)),
+          store.acceptMessage(message('whole'), ['whole'], [newRun('whole')]),
+          store.finishAttempt(c.id, failed(T0 + 3)),
+        ]);
+        assert.deepEqual(outcomes.map((outcome) => outcome.status), ['fulfilled', 'rejected', 'rejected', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+        const reasons = outcomes.map((outcome) => (outcome.status === 'rejected' ? outcome.reason : undefined));
+        assert.ok(reasons[1] instanceof ConflictError, String(reasons[1]));
+        assert.ok(reasons[4] instanceof NotFoundError, String(reasons[4]));
+        assert.equal((await store.getRun(a.id))?.status, 'succeeded');
+        assert.equal((await store.getRun(a.id))?.handle, 'ha');
+        assert.deepEqual((await store.getLogs(a.id)).map((log) => log.text), ['a']);
+        assert.equal((await store.getRun(b.id))?.status, 'running');
+        assert.equal((await store.getRun(c.id))?.status, 'failed');
+        assert.equal(await store.getMessage('http', 'half'), undefined, 'a failed accept records neither the message nor a run');
+        assert.equal(await store.getRun(clash.id), undefined);
+        assert.equal((await store.listRuns({ job: 'whole', limit: 10 })).runs.length, 1);
+      });
+
       it('records each final status', async () => {
         for (const status of ['succeeded', 'failed', 'timed_out', 'cancelled'] as const) {
           const run = await queued(`final-${status}`);
@@ -279,6 +318,7 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
           const done = await store.finishAttempt(run.id, { status, exitCode: 9, reason: status, finishedAt: T0 + 3, log: null });
           assert.equal(done.status, status);
           assert.equal(done.reason, status);
+          await assertStored(done);
         }
       });
     });
@@ -295,6 +335,7 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
         assert.equal(waiting.exitCode, 3, 'the failed attempt’s exit code stays visible while waiting');
         assert.equal(waiting.reason, 'exit code 3');
         assert.equal(waiting.finishedAt, null);
+        await assertStored(waiting);
         assert.equal(await store.nextAvailableAt(), T0 + 100);
         assert.deepEqual(await store.claimRuns({ now: T0 + 99, limit: 10, excludeJobs: [] }), []);
 
@@ -307,6 +348,7 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
         const timedOut = await store.finishAttempt(run.id, { status: 'timed_out', exitCode: null, reason: 'timed out', finishedAt: T0 + 102, log: null, retryAt: T0 + 200 });
         assert.equal(timedOut.status, 'queued');
         assert.equal(timedOut.reason, 'timed out');
+        await assertStored(timedOut);
 
         await claimOnly(run.id, T0 + 200);
         await store.markRunning(run.id, 'p3', T0 + 201);
@@ -314,6 +356,7 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
         assert.equal(last.status, 'failed', 'no attempts left: final despite retryAt');
         assert.equal(last.attempts, 3);
         assert.equal(last.finishedAt, T0 + 202);
+        await assertStored(last);
         assert.equal(await store.nextAvailableAt(), undefined);
       });
 
@@ -324,6 +367,7 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
           const done = await store.finishAttempt(run.id, { status, exitCode: null, reason: null, finishedAt: T0 + 2, log: null, retryAt: T0 + 50 });
           assert.equal(done.status, status);
           assert.equal(done.finishedAt, T0 + 2);
+          await assertStored(done);
         }
       });
 

@@ -43,14 +43,18 @@ export class Inbox {
         executor: job.executor,
       })),
     );
-    const log = logger.child({ correlationId: message.correlationId, messageId: message.id, source: message.source });
-    if (result.duplicate) {
-      log.info({ runs: result.runs.map((run) => run.id) }, 'duplicate message: already recorded, nothing new runs');
-    } else if (result.runs.length === 0) {
-      log.info({ topic: message.topic }, 'message matched no job');
-    } else {
-      log.info({ topic: message.topic, runs: result.runs.map((run) => ({ id: run.id, job: run.job })) }, 'message accepted');
-      this.options.onRunsQueued(result.runs.length);
+    if (!result.duplicate && result.runs.length > 0) this.options.onRunsQueued(result.runs.length);
+    // Built only when written: under load this runs for every message, and a child logger or the
+    // list of runs costs even when the level is off.
+    if (logger.isLevelEnabled('info')) {
+      const about = { correlationId: message.correlationId, messageId: message.id, source: message.source };
+      if (result.duplicate) {
+        logger.info({ ...about, runs: result.runs.map((run) => run.id) }, 'duplicate message: already recorded, nothing new runs');
+      } else if (result.runs.length === 0) {
+        logger.info({ ...about, topic: message.topic }, 'message matched no job');
+      } else {
+        logger.info({ ...about, topic: message.topic, runs: result.runs.map((run) => ({ id: run.id, job: run.job })) }, 'message accepted');
+      }
     }
     return { message, duplicate: result.duplicate, runs: result.runs };
   }

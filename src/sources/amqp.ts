@@ -12,18 +12,24 @@
  * - Losing the connection (broker restart, network) starts a reconnect loop with exponential
  *   backoff and full jitter; each attempt redeclares the queues and resubscribes. Messages that
  *   were unacked on the lost channel are redelivered by the broker and deduplicated by id.
- * - `stop()` cancels the consumers, lets in-flight deliveries finish and closes the connection;
- *   whatever is still unacked then returns to the queue.
+ * - Acks go out once per event-loop turn, as one multiple ack where the deliveries allow it
+ *   (amqp-acks.ts).
+ * - `stop()` cancels the consumers, lets in-flight deliveries finish, sends the last acks and
+ *   closes the connection; whatever is still unacked then returns to the queue. A broker that
+ *   stops answering meanwhile gets `stopTimeoutMs`, then the socket is destroyed (bounded-stop.ts).
  */
+import { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { SourceDefinition } from '../config/types.js';
 import { errorMessage } from '../core/errors.js';
 import type { Message } from '../core/message.js';
+import { AmqpAcks } from './amqp-acks.js';
 import { toRawMessage } from './amqp-message.js';
 import { IGNORED_KEYS, readAmqpSettings, redactUrl, settingsForQueue, type AmqpSettings } from './amqp-settings.js';
 import { AmqpTopologyMismatchError, checkQueueTopics, declareQueue } from './amqp-topology.js';
+import { DEFAULT_STOP_TIMEOUT_MS, boundedStop } from './bounded-stop.js';
 import { classifyDeliveryError } from './delivery-errors.js';
 import { normalizeMessage } from './normalize.js';
 import { reconnectDelayMs } from './reconnect.js';
@@ -35,6 +41,7 @@ export { createAmqpPublisher } from './amqp-publisher.js';
 interface Session {
   readonly connection: ChannelModel;
   readonly channel: Channel;
+  readonly acks: AmqpAcks;
   readonly consumerTags: string[];
   /** Set once the connection or channel closed: nothing is acked through it any more. */
   lost: boolean;
@@ -57,7 +64,10 @@ export class AmqpSource implements Source {
   private urlIndex = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private connecting: Promise<void> | undefined;
+  /** The connection being set up (queues declared, consumers started), until it becomes the session. */
+  private opening: ChannelModel | undefined;
   private readonly stopping = new AbortController();
+  private stopped: Promise<void> | undefined;
   /** Resolves when stop() begins: releases deliveries waiting for capacity or a requeue pause. */
   private readonly stopSignal: Promise<void>;
   private readonly inFlight = new Set<Promise<void>>();
@@ -99,27 +109,49 @@ export class AmqpSource implements Source {
     return this.state;
   }
 
-  async stop(): Promise<void> {
-    if (this.stopping.signal.aborted) return;
+  stop(): Promise<void> {
+    if (this.stopped !== undefined) return this.stopped;
     this.stopping.abort();
     clearTimeout(this.reconnectTimer);
+    this.stopped = boundedStop(this.shutdown(), {
+      timeoutMs: this.context.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
+      logger: this.logger,
+      force: () => this.dropConnection(),
+    }).then(() => {
+      this.state = { state: 'stopped' };
+      this.logger.info('amqp source stopped');
+    });
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
     await this.connecting?.catch(() => undefined);
     const session = this.session;
-    this.session = undefined;
     if (session !== undefined && !session.lost) {
       // No new deliveries from here on; those already received finish below.
       await Promise.all(session.consumerTags.map((tag) => session.channel.cancel(tag).catch(() => undefined)));
     }
     await Promise.all(this.inFlight);
-    if (session !== undefined) {
+    if (session !== undefined && !session.lost) {
+      session.acks.flush();
       session.lost = true;
       // The channel first: its close-ok comes after the broker processed the acks sent before it.
       // Closing returns whatever is still unacked (prefetched, never delivered) to the queues.
       await session.channel.close().catch(() => undefined);
       await session.connection.close().catch(() => undefined);
     }
-    this.state = { state: 'stopped' };
-    this.logger.info('amqp source stopped');
+    this.session = undefined;
+  }
+
+  /** The stop deadline passed: no more acks, and the socket is destroyed without a word to the broker. */
+  private dropConnection(): void {
+    const reason = new Error('amqp source stop deadline passed');
+    if (this.opening !== undefined) destroySocket(this.opening, reason);
+    const session = this.session;
+    this.session = undefined;
+    if (session === undefined) return;
+    session.lost = true;
+    destroySocket(session.connection, reason);
   }
 
   private connectOnce(): Promise<void> {
@@ -134,15 +166,18 @@ export class AmqpSource implements Source {
     const { urls, socketOptions, prefetch } = this.settings;
     const url = urls[this.urlIndex++ % urls.length] ?? '';
     const connection = await connect(url, socketOptions);
+    this.opening = connection;
     // Without 'error' listeners amqplib rethrows; the 'close' that always follows does the work.
     connection.on('error', (error: Error) => this.logger.warn({ err: errorMessage(error) }, 'amqp connection error'));
     connection.on('blocked', (reason: string) => this.logger.warn({ reason }, 'broker blocked the connection (resource alarm)'));
     const channel = await connection.createChannel().catch(async (error: unknown) => {
+      this.opening = undefined;
       await connection.close().catch(() => undefined);
       throw error;
     });
     channel.on('error', (error: Error) => this.logger.warn({ err: errorMessage(error) }, 'amqp channel error'));
-    const session: Session = { connection, channel, consumerTags: [], lost: false, ready: false };
+    const acks = new AmqpAcks(channel, (error) => this.logger.debug({ err: errorMessage(error) }, 'could not send acks: the broker redelivers those messages'));
+    const session: Session = { connection, channel, acks, consumerTags: [], lost: false, ready: false };
     connection.on('close', (error?: Error) => this.onLost(session, error ?? new Error('connection closed')));
     channel.on('close', () => this.onLost(session, new Error('channel closed by the broker')));
     try {
@@ -159,6 +194,8 @@ export class AmqpSource implements Source {
       session.lost = true;
       await connection.close().catch(() => undefined);
       throw error;
+    } finally {
+      this.opening = undefined;
     }
     session.ready = true;
     this.session = session;
@@ -204,6 +241,7 @@ export class AmqpSource implements Source {
       this.onLost(session, new Error(`the broker cancelled the consumer of queue "${queue}" (deleted?)`));
       return;
     }
+    session.acks.received(delivery);
     const task = this.handle(session, queue, delivery);
     this.inFlight.add(task);
     void task.finally(() => this.inFlight.delete(task));
@@ -262,14 +300,25 @@ export class AmqpSource implements Source {
       this.logger.debug({ correlationId, action }, 'channel closed before the message was settled: the broker redelivers it');
       return;
     }
+    if (action === 'ack') {
+      session.acks.ack(delivery);
+      return;
+    }
+    session.acks.settledElsewhere(delivery);
     try {
-      if (action === 'ack') session.channel.ack(delivery);
-      else session.channel.nack(delivery, false, action === 'requeue');
+      session.channel.nack(delivery, false, action === 'requeue');
     } catch (error) {
       // The channel closed between the check and the call: same outcome, the broker redelivers.
       this.logger.debug({ correlationId, action, err: errorMessage(error) }, 'could not settle the message: the broker redelivers it');
     }
   }
+}
+
+/** amqplib keeps its socket as `connection.stream` (not in its types): found and checked at run time. */
+function destroySocket(model: ChannelModel, reason: Error): void {
+  const inner: unknown = model.connection;
+  const stream = typeof inner === 'object' && inner !== null && 'stream' in inner ? inner.stream : undefined;
+  if (stream instanceof Duplex) stream.destroy(reason);
 }
 
 async function rejectUndelivered(): Promise<void> {

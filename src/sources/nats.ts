@@ -17,6 +17,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { SourceDefinition } from '../config/types.js';
 import { errorMessage } from '../core/errors.js';
+import { DEFAULT_STOP_TIMEOUT_MS, boundedStop } from './bounded-stop.js';
 import { NatsConnectionState } from './nats-connection.js';
 import { StopLatch, type Consumption, type ConsumptionContext } from './nats-consumption.js';
 import { CoreConsumption } from './nats-core.js';
@@ -57,6 +58,9 @@ export class NatsSource implements Source {
   private readonly policy: { readonly initialMs: number; readonly maxMs: number };
   private wiring: Wiring | undefined;
   private supervisor: Promise<void> | undefined;
+  /** The session the supervisor holds, for the stop deadline to close. */
+  private session: Session | undefined;
+  private stopped: Promise<void> | undefined;
 
   constructor(
     definition: SourceDefinition,
@@ -90,21 +94,29 @@ export class NatsSource implements Source {
     return this.latch.isStopped ? { state: 'stopped' } : this.state.status();
   }
 
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    if (this.stopped !== undefined) return this.stopped;
     this.latch.stop();
-    await this.supervisor;
-    this.state.stopped();
+    this.stopped = boundedStop(this.supervisor ?? Promise.resolve(), {
+      timeoutMs: this.context.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
+      logger: this.logger,
+      // close() does not wait for the server: it drops the socket once the client's iterators end.
+      force: () => void this.session?.connection.close().catch(() => undefined),
+    }).then(() => this.state.stopped());
+    return this.stopped;
   }
 
   /** Keeps one session open until `stop`, opening a new one whenever the last one closed. */
   private async supervise(first: Session | undefined, firstError: unknown): Promise<void> {
     let session = first;
+    this.session = session;
     let lastError = firstError;
     while (!this.latch.isStopped) {
       if (session === undefined) {
         if (!(await this.latch.sleep(this.state.failed(lastError)))) break;
         try {
           session = await this.open();
+          this.session = session;
         } catch (error) {
           lastError = error;
         }
@@ -116,6 +128,7 @@ export class NatsSource implements Source {
       lastError = ended instanceof Error ? ended : new Error('the NATS client closed the connection');
       this.logger.error({ err: errorMessage(lastError) }, 'NATS connection closed; opening a new one');
       session = undefined;
+      this.session = undefined;
     }
     if (session !== undefined) await this.close(session);
   }

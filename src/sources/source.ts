@@ -27,7 +27,10 @@ export interface Source {
   /** Subscribes to `topics` (the ones the job definitions reference) and starts delivering. */
   start(topics: readonly string[], deliver: DeliverFn): Promise<void>;
   status(): SourceStatus;
-  /** Stops consuming, lets in-flight deliveries finish, closes; unacked messages return to the broker. */
+  /**
+   * Stops consuming, lets in-flight deliveries finish, closes; unacked messages return to the
+   * broker. Bounded: past the context's `stopTimeoutMs` the connection is dropped (bounded-stop.ts).
+   */
   stop(): Promise<void>;
 }
 
@@ -44,6 +47,8 @@ export interface SourceContext {
   readonly capacity: Capacity;
   /** Reconnect backoff: exponential from `initialMs` to `maxMs`, with full jitter. */
   readonly reconnect: { readonly initialMs: number; readonly maxMs: number };
+  /** How long `stop()` may talk to the broker before it drops the connection (default 10 s, see bounded-stop.ts). */
+  readonly stopTimeoutMs?: number;
 }
 
 export type SourceFactory = (definition: SourceDefinition, context: SourceContext) => Source;

@@ -17,6 +17,9 @@
  *    how STOMP hands unacknowledged messages back; the reconnect loop (with backoff) picks them
  *    up again, and the store's dedupe makes a redelivery of a committed message a no-op.
  * The dedupe key is the broker's `message-id`, stable across ActiveMQ redeliveries.
+ *
+ * `stop()` lets deliveries under way finish and ACK, then DISCONNECTs; a broker that stops
+ * answering meanwhile gets `stopTimeoutMs`, then the socket is dropped (bounded-stop.ts).
  */
 import type { IMessage, StompHeaders } from '@stomp/stompjs';
 import { createHash } from 'node:crypto';
@@ -25,6 +28,7 @@ import type { Logger } from 'pino';
 import type { SourceDefinition } from '../config/types.js';
 import { InvalidInputError, errorMessage } from '../core/errors.js';
 import type { Message } from '../core/message.js';
+import { DEFAULT_STOP_TIMEOUT_MS, boundedStop } from './bounded-stop.js';
 import { classifyDeliveryError } from './delivery-errors.js';
 import { normalizeMessage } from './normalize.js';
 import { reconnectDelayMs } from './reconnect.js';
@@ -78,20 +82,26 @@ export class StompSource implements Source {
   }
 
   stop(): Promise<void> {
-    this.stopped ??= this.shutdown();
+    if (this.stopped !== undefined) return this.stopped;
+    this.stopping = true;
+    this.signalStop();
+    this.stopped = boundedStop(this.shutdown(), {
+      timeoutMs: this.context.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
+      logger: this.log,
+      force: () => this.connection?.abort('stop deadline passed'),
+    }).then(() => {
+      this.state = { state: 'stopped' };
+      this.log.info('STOMP source stopped');
+    });
     return this.stopped;
   }
 
   private async shutdown(): Promise<void> {
-    this.stopping = true;
-    this.signalStop();
     // Deliveries under way finish and are acknowledged; messages not yet started stay unacknowledged.
     await this.settled();
-    // The loop may be finishing a connect: once it has given up, close whatever it holds.
+    // The loop may be finishing a connect: it closes a connection made after stop() itself.
     await this.loop;
     await this.connection?.close();
-    this.state = { state: 'stopped' };
-    this.log.info('STOMP source stopped');
   }
 
   /** Connect, subscribe, wait for the connection to end, back off, again — until stopped. */
@@ -102,7 +112,11 @@ export class StompSource implements Source {
       try {
         const connection = await connectInTurn({ settings: this.settings, tls: this.tls });
         this.connection = connection;
-        if (this.stopping) break;
+        if (this.stopping) {
+          // Made after stop(), perhaps after its deadline: nobody else would close it.
+          await connection.close();
+          break;
+        }
         await this.subscribeAll(connection, topics, deliver);
         attempt = 0;
         this.state = { state: 'connected', since: Date.now() };

@@ -10,7 +10,9 @@ import { connect, type ChannelModel, type ConfirmChannel, type Options } from 'a
 import { createLogger } from '../../src/log.js';
 import { AmqpSource } from '../../src/sources/amqp.js';
 import type { Capacity } from '../../src/sources/source.js';
+import { eventually } from './eventually.js';
 import { withStopped, type BrokerControl } from './runs.js';
+import type { StopCase } from './stop-scenarios.js';
 
 export const AMQP_URL = process.env['JOBWIRE_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -95,6 +97,19 @@ export async function rawClient(): Promise<RawClient> {
   return client;
 }
 
+/**
+ * Ready and unacknowledged messages of a queue as the broker itself counts them, through
+ * rabbitmqctl: a client can only see the ready ones (checkQueue).
+ */
+export async function brokerCounts(queue: string): Promise<{ ready: number; unacked: number }> {
+  const { stdout } = await run('rabbitmqctl', ['list_queues', '--quiet', '--no-table-headers', 'name', 'messages_ready', 'messages_unacknowledged'], { timeout: 60_000 });
+  for (const line of stdout.split('\n')) {
+    const [name, ready, unacked] = line.trim().split(/\s+/);
+    if (name === queue) return { ready: Number(ready), unacked: Number(unacked) };
+  }
+  throw new Error(`rabbitmqctl does not list queue ${queue}`);
+}
+
 /** RabbitMQ's app stopped and started with rabbitmqctl (the Erlang node keeps running). */
 const RABBITMQ: BrokerControl = {
   stop: () => run('rabbitmqctl', ['stop_app'], { timeout: 120_000 }),
@@ -116,3 +131,26 @@ export function directSource(queue: string, settings: Record<string, unknown> = 
   );
   return { source, queue };
 }
+
+/** The amqp source for stop-scenarios.ts: heartbeats off, a fresh queue. */
+export const stopCase: StopCase = {
+  port: Number(new URL(AMQP_URL).port || 5672),
+  async setup(proxyPort, context) {
+    const url = new URL(AMQP_URL);
+    url.port = String(proxyPort);
+    const queue = uniqueName('stop');
+    const source = new AmqpSource({ name: 'rabbit', type: 'amqp', settings: { url: url.href, heartbeatMs: 0 }, position: { file: 'test.yaml', line: 1, col: 1 } }, context);
+    const raw = await rawClient();
+    return {
+      source,
+      topic: queue,
+      publish: () => raw.send(queue, '{"held":true}', { messageId: 'held-1', contentType: 'application/json' }),
+      // RabbitMQ requeues an unacked message when its consumer's connection closes.
+      backOnBroker: () => eventually('the unacked message back in the queue', async () => ((await raw.depth(queue)) === 1 ? true : undefined), 30_000),
+      async cleanup() {
+        await raw.deleteQueues(queue);
+        await raw.close();
+      },
+    };
+  },
+};

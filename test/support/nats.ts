@@ -13,7 +13,9 @@ import type { SourceDefinition } from '../../src/config/types.js';
 import { createLogger } from '../../src/log.js';
 import { NatsSource } from '../../src/sources/nats.js';
 import type { Capacity } from '../../src/sources/source.js';
+import { eventually } from './eventually.js';
 import { withStopped, type BrokerControl } from './runs.js';
+import type { StopCase } from './stop-scenarios.js';
 
 export const NATS_URL = process.env['JOBWIRE_TEST_NATS_URL'] ?? 'nats://127.0.0.1:4222';
 
@@ -146,3 +148,30 @@ const NATS: BrokerControl = {
 
 /** Stops the NATS server around `whileDown`; it is always started again (see `withStopped`). */
 export const withBrokerStopped = (whileDown: () => Promise<void>): Promise<void> => withStopped(NATS, whileDown);
+
+/** The nats source for stop-scenarios.ts: a fresh stream, a long ack wait. */
+export const stopCase: StopCase = {
+  port: Number(new URL(NATS_URL).port || 4222),
+  async setup(proxyPort, context) {
+    const { subject, stream } = uniqueNames('stop');
+    const raw = await rawClient();
+    await raw.createStream(stream, [subject]);
+    const url = new URL(NATS_URL);
+    url.port = String(proxyPort);
+    // A long ack wait: the unacked message stays "awaiting its ack" for the whole check.
+    const source = new NatsSource(definition({ url: url.href, stream, durable: 'stop', ackWaitMs: 120_000 }), context);
+    return {
+      source,
+      topic: subject,
+      publish: async () => {
+        await raw.publish(subject, '{"held":true}', { msgID: 'held-1' });
+      },
+      backOnBroker: () =>
+        eventually('the message still awaiting its ack on the server', async () => {
+          const info = await raw.consumer(stream, 'stop');
+          return info.num_ack_pending + info.num_pending === 1 && info.delivered.consumer_seq >= 1 ? true : undefined;
+        }),
+      cleanup: () => raw.close(),
+    };
+  },
+};

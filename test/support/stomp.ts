@@ -10,8 +10,10 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Client, type IMessage, type StompHeaders } from '@stomp/stompjs';
 import { TCPWrapper } from '@stomp/tcp-wrapper';
-import { sleep } from './eventually.js';
+import { createStompSource } from '../../src/sources/stomp.js';
+import { eventually, sleep } from './eventually.js';
 import { withStopped, type BrokerControl } from './runs.js';
+import type { StopCase } from './stop-scenarios.js';
 
 export const STOMP_HOST = '127.0.0.1';
 export const STOMP_PORT = Number(process.env['JOBWIRE_TEST_STOMP_PORT'] ?? 61613);
@@ -21,6 +23,8 @@ export const STOMP_TLS_URL = 'stomp+ssl://127.0.0.1:61614';
 export const TLS_CLIENT_DIR = '/etc/activemq/jobwire-tls/client';
 
 const run = promisify(execFile);
+const CONNECT_TIMEOUT_MS = 15_000;
+const CLOSE_TIMEOUT_MS = 5_000;
 
 /** Unique per process and call, so parallel test files never share a destination. */
 export function uniqueName(prefix: string): string {
@@ -48,12 +52,19 @@ export async function rawClient(): Promise<RawClient> {
     heartbeatOutgoing: 0,
     debug: () => undefined,
   });
+  // Bounded: a broker that accepts the TCP connection but never answers (starting, stopping,
+  // restarted by another test run) must fail the test, not hang it.
+  let timer: NodeJS.Timeout | undefined;
   await new Promise<void>((resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`ActiveMQ at ${STOMP_URL} sent no CONNECTED within ${CONNECT_TIMEOUT_MS} ms`));
+      void client.deactivate({ force: true });
+    }, CONNECT_TIMEOUT_MS);
     client.onConnect = () => resolve();
     client.onStompError = (frame) => reject(new Error(`STOMP ERROR: ${frame.headers['message'] ?? ''}`));
     client.onWebSocketClose = () => reject(new Error(`ActiveMQ is not reachable at ${STOMP_URL}`));
     client.activate();
-  });
+  }).finally(() => clearTimeout(timer));
   let receipts = 0;
   const sendWithReceipt = (destination: string, body: string | Uint8Array, headers: StompHeaders): Promise<void> => {
     receipts += 1;
@@ -103,7 +114,9 @@ export async function rawClient(): Promise<RawClient> {
       return { received, release: () => subscription.unsubscribe() };
     },
     async close() {
-      await client.deactivate();
+      // DISCONNECT waits for the broker's RECEIPT: bounded, then the socket is dropped.
+      const closed = await Promise.race([client.deactivate().then(() => true), sleep(CLOSE_TIMEOUT_MS).then(() => false)]);
+      if (!closed) await client.deactivate({ force: true });
     },
   };
 }
@@ -132,3 +145,23 @@ const ACTIVEMQ: BrokerControl = {
 
 /** Stops ActiveMQ around `whileDown`; it is always started again (see `withStopped`). */
 export const withBrokerStopped = (whileDown: () => Promise<void>): Promise<void> => withStopped(ACTIVEMQ, whileDown);
+
+/** The stomp source for stop-scenarios.ts: heartbeats off, a fresh queue. */
+export const stopCase: StopCase = {
+  port: STOMP_PORT,
+  async setup(proxyPort, context) {
+    const destination = `/queue/${uniqueName('stop')}`;
+    const settings = { url: `stomp://${STOMP_HOST}:${proxyPort}`, heartbeatMs: 0 };
+    const source = createStompSource({ name: 'amq', type: 'stomp', settings, position: { file: 'test.yaml', line: 1, col: 1 } }, context);
+    const raw = await rawClient();
+    return {
+      source,
+      topic: destination,
+      publish: () => raw.send(destination, '{"held":true}', { 'content-type': 'application/json' }),
+      // ActiveMQ redelivers an unacked message to the next consumer once the connection is gone.
+      backOnBroker: () =>
+        eventually('the unacked message back on the queue', async () => ((await raw.drain(destination, { quietMs: 500, max: 1 })).length === 1 ? true : undefined), 30_000, 100),
+      cleanup: () => raw.close(),
+    };
+  },
+};

@@ -28,13 +28,16 @@ export interface InsertRunParams {
   readonly now: number;
 }
 
-/** A new run is queued with no attempt yet, available from the moment its message arrived. */
+/**
+ * A new run is queued with no attempt yet, available from the moment its message arrived. No
+ * RETURNING: every column but `seq` is known to the caller, and `seq` is the rowid the insert
+ * reports — INSERT … RETURNING measured ~3x the cost of the insert itself.
+ */
 export const INSERT_RUN = `
   INSERT INTO runs (id, job, message_source, message_id, correlation_id, status, priority, attempts,
                     max_attempts, executor, created_at, available_at)
   VALUES (@id, @job, @source, @messageId, @correlationId, 'queued', @priority, 0,
-          @maxAttempts, @executor, @now, @now)
-  RETURNING ${RUN_COLUMNS}`;
+          @maxAttempts, @executor, @now, @now)`;
 
 export interface RunIdParams {
   readonly id: string;
@@ -62,13 +65,13 @@ export interface ClaimCandidatesExcludingParams extends ClaimCandidatesParams {
 }
 
 const CLAIM_ORDER = `
-  SELECT seq FROM runs INDEXED BY runs_claim
+  SELECT ${RUN_COLUMNS} FROM runs INDEXED BY runs_claim
   WHERE status = 'queued' AND available_at <= @now`;
 
 /**
- * The runs to claim, in claim order. A separate SELECT then one UPDATE per run (in the same
- * IMMEDIATE transaction) measured ~5x faster than `UPDATE … WHERE seq IN (SELECT … LIMIT)`, and
- * the common case (nothing excluded) skips json_each entirely.
+ * The runs to claim, in claim order, as they are now. A separate SELECT then one UPDATE per run
+ * (in the same IMMEDIATE transaction) measured ~5x faster than `UPDATE … WHERE seq IN (SELECT …
+ * LIMIT)`, and the common case (nothing excluded) skips json_each entirely.
  */
 export const CLAIM_CANDIDATES = `${CLAIM_ORDER}
   ORDER BY priority DESC, seq LIMIT @limit`;
@@ -81,39 +84,54 @@ export interface ClaimOneParams {
   readonly seq: number;
 }
 
-/** Queued → starting, counting the attempt and clearing what described the previous one. */
+/**
+ * Queued → starting, counting the attempt and clearing what described the previous one.
+ *
+ * CLAIM_ONE, MARK_RUNNING and FINISH_ATTEMPT have no RETURNING: reading the row back measured
+ * about as much as the UPDATE itself. The store computes the new row from the one it read (the
+ * claim candidate) or handed out (owned-runs.ts), and reads it back only when it has neither.
+ */
 export const CLAIM_ONE = `
   UPDATE runs SET status = 'starting', attempts = attempts + 1,
     exit_code = NULL, reason = NULL, handle = NULL, started_at = NULL, finished_at = NULL
-  WHERE seq = @seq AND status = 'queued'
-  RETURNING ${RUN_COLUMNS}`;
+  WHERE seq = @seq AND status = 'queued'`;
 
 export interface MarkRunningParams {
   readonly id: string;
   readonly handle: string;
   readonly startedAt: number;
+  /** The attempt this store claimed, or null when it did not claim the run (see owned-runs.ts). */
+  readonly attempt: number | null;
 }
 
 export const MARK_RUNNING = `
   UPDATE runs SET status = 'running', handle = @handle, started_at = @startedAt
-  WHERE id = @id AND status = 'starting'
-  RETURNING ${RUN_COLUMNS}`;
+  WHERE id = @id AND status = 'starting' AND (@attempt IS NULL OR attempts = @attempt)`;
 
 export interface FinishParams {
   readonly id: string;
   readonly status: string;
   readonly exitCode: number | null;
   readonly reason: string | null;
-  readonly availableAt: number;
-  readonly finishedAt: number | null;
+  /** Set when the attempt may be retried (failed or timed out, with a retry time): then, if attempts remain, the run is queued again until then. */
+  readonly retryAt: number | null;
+  readonly finishedAt: number;
+  /** As for MarkRunningParams. */
+  readonly attempt: number | null;
 }
 
-/** The caller decides final-or-retry (it needs the current attempts); this only guards and writes. */
+/**
+ * Ends the attempt in one statement: final, or — when `retryAt` is set and attempts remain —
+ * queued again until `retryAt` (the column values on the right are the row's current ones). A
+ * retry keeps the failed attempt's exit code and reason, so users see why it waits.
+ */
 export const FINISH_ATTEMPT = `
-  UPDATE runs SET status = @status, exit_code = @exitCode, reason = @reason,
-    available_at = @availableAt, finished_at = @finishedAt
-  WHERE id = @id AND status IN ('starting', 'running')
-  RETURNING ${RUN_COLUMNS}`;
+  UPDATE runs SET
+    status = CASE WHEN @retryAt IS NOT NULL AND attempts < max_attempts THEN 'queued' ELSE @status END,
+    exit_code = @exitCode, reason = @reason,
+    available_at = CASE WHEN @retryAt IS NOT NULL AND attempts < max_attempts THEN @retryAt ELSE available_at END,
+    finished_at = CASE WHEN @retryAt IS NOT NULL AND attempts < max_attempts THEN NULL ELSE @finishedAt END
+  WHERE id = @id AND status IN ('starting', 'running') AND (@attempt IS NULL OR attempts = @attempt)`;
 
 export interface CancelParams {
   readonly id: string;

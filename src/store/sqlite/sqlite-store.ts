@@ -8,14 +8,16 @@
  * - Every statement is prepared once, in the constructor (statements.ts); SQL lives in
  *   *-sql.ts files, one table each; row ↔ domain conversion in rows.ts.
  * - The hot-path writes (acceptMessage, markRunning, finishAttempt) go through group commit
- *   (group-commit.ts): all submitted in one event-loop turn share one transaction, each in its
- *   own savepoint, and settle after the COMMIT. claimRuns is already a batch. Multi-statement writes use BEGIN IMMEDIATE:
- *   the write lock is taken up front, so two processes on the same file queue up on
- *   busy_timeout instead of one failing with SQLITE_BUSY when upgrading a read to a write, and a
- *   claim can never hand the same run to both.
+ *   (group-commit.ts): all submitted in one event-loop turn share one transaction and settle
+ *   after the COMMIT; a write that throws is rolled back alone. claimRuns is already a batch.
+ *   Multi-statement writes use BEGIN IMMEDIATE: the write lock is taken up front, so two
+ *   processes on the same file queue up on busy_timeout instead of one failing with SQLITE_BUSY
+ *   when upgrading a read to a write, and a claim can never hand the same run to both.
  * - Legality of a transition is enforced in the UPDATE's WHERE clause (see runs-sql.ts); a
  *   write that matched nothing is then explained by reading the run: NotFoundError when it does
  *   not exist, ConflictError naming its current status otherwise.
+ * - Writes do not read their row back: a new run's row is what was inserted (plus its rowid),
+ *   and a claimed run's next state follows from the record the store handed out (owned-runs.ts).
  */
 import type Database from 'better-sqlite3';
 import { ConflictError, InvalidInputError, NotFoundError } from '../../core/errors.js';
@@ -35,9 +37,10 @@ import type {
 import { openConnection, type SynchronousMode } from './connection.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { migrate } from './migrations.js';
-import { bodyToJson, toRunLog, toRunRecord, toStoredMessage, type RunRow } from './rows.js';
+import { bodyToJson, toRunLog, toRunRecord, toStoredMessage } from './rows.js';
 import { LIST_FILTERS, type ListParams } from './runs-sql.js';
 import { GroupCommit } from './group-commit.js';
+import { OwnedRuns, claimedRecord, finishedRecord, runningRecord } from './owned-runs.js';
 import { prepareStatements, type Statements } from './statements.js';
 
 export interface SqliteStoreOptions {
@@ -69,24 +72,17 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
 
 export class SqliteStore implements Store {
   private readonly sql: Statements;
-  private readonly acceptTx: (message: Message, matchedJobs: readonly string[], runs: readonly NewRun[]) => AcceptResult;
-  private readonly claimTx: (request: ClaimRequest) => RunRow[];
-  private readonly finishTx: (id: string, end: AttemptEnd) => RunRow;
-  private readonly markRunningTx: (id: string, handle: string, startedAt: number) => RunRow | undefined;
+  private readonly claimTx: (request: ClaimRequest) => RunRecord[];
   private readonly group: GroupCommit;
+  /** Runs claimed here and not finished yet: their next state is computed, not read back. */
+  private readonly owned = new OwnedRuns();
 
   /** Takes an open, migrated connection; use openSqliteStore. */
   constructor(private readonly db: Database.Database) {
     this.sql = prepareStatements(db);
-    const accept = db.transaction(this.acceptSync.bind(this));
     const claim = db.transaction(this.claimSync.bind(this));
-    const finish = db.transaction(this.finishSync.bind(this));
-    const markRunning = db.transaction((id: string, handle: string, startedAt: number) => this.sql.markRunning.get({ id, handle, startedAt }));
-    // accept, finish and markRunning run inside a group-commit batch, i.e. as savepoints.
-    this.acceptTx = (message, matchedJobs, runs) => accept(message, matchedJobs, runs);
     this.claimTx = (request) => claim.immediate(request);
-    this.finishTx = (id, end) => finish(id, end);
-    this.markRunningTx = (id, handle, startedAt) => markRunning(id, handle, startedAt);
+    // acceptMessage, markRunning and finishAttempt are group-committed (group-commit.ts).
     this.group = new GroupCommit(db);
   }
 
@@ -96,7 +92,7 @@ export class SqliteStore implements Store {
   }
 
   async acceptMessage(message: Message, matchedJobs: readonly string[], runs: readonly NewRun[]): Promise<AcceptResult> {
-    return this.group.submit(() => this.acceptTx(message, matchedJobs, runs));
+    return this.group.submit(() => this.acceptSync(message, matchedJobs, runs));
   }
 
   async getMessage(source: string, id: string): Promise<StoredMessage | undefined> {
@@ -137,20 +133,29 @@ export class SqliteStore implements Store {
 
   async claimRuns(request: ClaimRequest): Promise<RunRecord[]> {
     if (!(request.limit >= 1)) return [];
-    return this.claimTx(request).map(toRunRecord);
+    const claimed = this.claimTx(request);
+    for (const run of claimed) this.owned.set(run);
+    return claimed;
   }
 
   async markRunning(id: string, handle: string, startedAt: number): Promise<RunRecord> {
-    const row = await this.group.submit(() => this.markRunningTx(id, handle, startedAt));
-    if (row === undefined) throw this.refusal(id, 'mark running', 'starting');
-    return toRunRecord(row);
+    const known = this.owned.get(id);
+    const run = await this.group.submit(() => this.markRunningSync(id, handle, startedAt, known));
+    if (run === undefined) throw this.staleAttempt(id, known) ?? this.refusal(id, 'mark running', 'starting');
+    this.owned.set(run);
+    return run;
   }
 
   async finishAttempt(id: string, end: AttemptEnd): Promise<RunRecord> {
     if (!ATTEMPT_END_STATUSES.has(end.status)) {
       throw new InvalidInputError(`an attempt cannot end as ${JSON.stringify(end.status)}`);
     }
-    return toRunRecord(await this.group.submit(() => this.finishTx(id, end)));
+    const known = this.owned.get(id);
+    // Finished or refused: either way this attempt is over for us.
+    this.owned.delete(id);
+    const run = await this.group.submit(() => this.finishSync(id, end, known));
+    if (run === undefined) throw this.staleAttempt(id, known) ?? this.finishRefusal(id);
+    return run;
   }
 
   /** Throws NotFoundError for an unknown run; undefined means it exists but is not queued. */
@@ -205,8 +210,8 @@ export class SqliteStore implements Store {
       const original = this.sql.selectMessageRuns.all({ source: message.source, messageId: message.id });
       return { duplicate: true, runs: original.map(toRunRecord) };
     }
-    const created = runs.map((run) => {
-      const row = this.sql.insertRun.get({
+    const created = runs.map((run): RunRecord => {
+      const params = {
         id: run.id,
         job: run.job,
         source: message.source,
@@ -216,45 +221,58 @@ export class SqliteStore implements Store {
         maxAttempts: run.maxAttempts,
         executor: run.executor,
         now: message.receivedAt,
-      });
-      if (row === undefined) throw new Error(`inserting run ${run.id} returned no row`);
-      return toRunRecord(row);
+      };
+      const { lastInsertRowid } = this.sql.insertRun.run(params);
+      // The row as INSERT_RUN wrote it; `seq` is its rowid.
+      // Same key order as toRunRecord: one object shape for every run record.
+      return {
+        id: params.id,
+        job: params.job,
+        messageId: params.messageId,
+        source: params.source,
+        correlationId: params.correlationId,
+        status: 'queued',
+        priority: params.priority,
+        attempts: 0,
+        maxAttempts: params.maxAttempts,
+        exitCode: null,
+        reason: null,
+        executor: params.executor,
+        handle: null,
+        seq: Number(lastInsertRowid),
+        createdAt: params.now,
+        availableAt: params.now,
+        startedAt: null,
+        finishedAt: null,
+      };
     });
     return { duplicate: false, runs: created };
   }
 
-  private claimSync(request: ClaimRequest): RunRow[] {
+  private claimSync(request: ClaimRequest): RunRecord[] {
     const limit = Math.floor(request.limit);
-    const seqs =
+    const candidates =
       request.excludeJobs.length === 0
         ? this.sql.claimCandidates.all({ now: request.now, limit })
         : this.sql.claimCandidatesExcluding.all({ now: request.now, limit, excludeJobs: JSON.stringify(request.excludeJobs) });
-    return seqs.map((seq) => {
-      const row = this.sql.claimOne.get({ seq });
-      // Cannot happen under the IMMEDIATE lock; if it did, throwing rolls the whole claim back.
-      if (row === undefined) throw new Error(`run #${seq} left the queue inside a write transaction`);
-      return row;
+    return candidates.map((row) => {
+      // Cannot fail under the IMMEDIATE lock; if it did, throwing rolls the whole claim back.
+      if (this.sql.claimOne.run({ seq: row.seq }).changes !== 1) throw new Error(`run #${row.seq} left the queue inside a write transaction`);
+      return claimedRecord(toRunRecord(row));
     });
   }
 
-  private finishSync(id: string, end: AttemptEnd): RunRow {
-    const current = this.sql.selectRun.get({ id });
-    if (current === undefined) throw new NotFoundError(`run ${id} not found`);
-    if (current.status !== 'starting' && current.status !== 'running') {
-      throw new ConflictError(`run ${id} is ${current.status}: only a starting or running run can finish an attempt`);
-    }
-    const retry =
-      end.retryAt !== undefined && RETRYABLE_STATUSES.has(end.status) && current.attempts < current.max_attempts;
-    const row = this.sql.finishAttempt.get({
-      id,
-      // A retry keeps the failed attempt's exit code and reason, so users see why it waits.
-      status: retry ? 'queued' : end.status,
-      exitCode: end.exitCode,
-      reason: end.reason,
-      availableAt: retry && end.retryAt !== undefined ? end.retryAt : current.available_at,
-      finishedAt: retry ? null : end.finishedAt,
-    });
-    if (row === undefined) throw new Error(`run ${id} changed inside a write transaction`);
+  /** Undefined when the run is unknown or not starting (nothing written). */
+  private markRunningSync(id: string, handle: string, startedAt: number, known: RunRecord | undefined): RunRecord | undefined {
+    if (this.sql.markRunning.run({ id, handle, startedAt, attempt: known?.attempts ?? null }).changes === 0) return undefined;
+    return known === undefined ? this.mustRead(id) : runningRecord(known, handle, startedAt);
+  }
+
+  /** Undefined when the run is unknown or not starting/running (nothing written). */
+  private finishSync(id: string, end: AttemptEnd, known: RunRecord | undefined): RunRecord | undefined {
+    const retryAt = end.retryAt !== undefined && RETRYABLE_STATUSES.has(end.status) ? end.retryAt : null;
+    const params = { id, status: end.status, exitCode: end.exitCode, reason: end.reason, retryAt, finishedAt: end.finishedAt, attempt: known?.attempts ?? null };
+    if (this.sql.finishAttempt.run(params).changes === 0) return undefined;
     if (end.log !== null) {
       this.sql.upsertLog.run({
         runId: id,
@@ -264,7 +282,27 @@ export class SqliteStore implements Store {
         totalBytes: end.log.totalBytes,
       });
     }
-    return row;
+    return known === undefined ? this.mustRead(id) : finishedRecord(known, end, retryAt);
+  }
+
+  /** A run just written inside this transaction. */
+  private mustRead(id: string): RunRecord {
+    const row = this.sql.selectRun.get({ id });
+    if (row === undefined) throw new Error(`run ${id} vanished inside a write transaction`);
+    return toRunRecord(row);
+  }
+
+  /** The run moved on to another attempt since this store claimed it (another process reconciled and re-claimed it). */
+  private staleAttempt(id: string, known: RunRecord | undefined): Error | undefined {
+    const current = known === undefined ? undefined : this.sql.selectRun.get({ id });
+    if (known === undefined || current === undefined || current.attempts === known.attempts) return undefined;
+    return new ConflictError(`run ${id} is at attempt ${current.attempts} (${current.status}); attempt ${known.attempts}, claimed here, is over`);
+  }
+
+  private finishRefusal(id: string): Error {
+    const current = this.sql.selectRun.get({ id });
+    if (current === undefined) return new NotFoundError(`run ${id} not found`);
+    return new ConflictError(`run ${id} is ${current.status}: only a starting or running run can finish an attempt`);
   }
 
   /** Why a guarded transition matched no row: the run is unknown, or in the wrong state. */

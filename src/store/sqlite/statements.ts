@@ -41,15 +41,15 @@ import {
 export interface Statements {
   readonly insertMessage: Database.Statement<InsertMessageParams, never>;
   readonly selectMessage: Database.Statement<MessageKeyParams, MessageRow>;
-  readonly insertRun: Database.Statement<InsertRunParams, RunRow>;
+  readonly insertRun: Database.Statement<InsertRunParams, never>;
   readonly selectRun: Database.Statement<RunIdParams, RunRow>;
   readonly selectMessageRuns: Database.Statement<MessageRunsParams, RunRow>;
-  /** Claim order; `pluck`ed to the seq column. */
-  readonly claimCandidates: Database.Statement<ClaimCandidatesParams, number>;
-  readonly claimCandidatesExcluding: Database.Statement<ClaimCandidatesExcludingParams, number>;
-  readonly claimOne: Database.Statement<ClaimOneParams, RunRow>;
-  readonly markRunning: Database.Statement<MarkRunningParams, RunRow>;
-  readonly finishAttempt: Database.Statement<FinishParams, RunRow>;
+  /** Claim order. */
+  readonly claimCandidates: Database.Statement<ClaimCandidatesParams, RunRow>;
+  readonly claimCandidatesExcluding: Database.Statement<ClaimCandidatesExcludingParams, RunRow>;
+  readonly claimOne: Database.Statement<ClaimOneParams, never>;
+  readonly markRunning: Database.Statement<MarkRunningParams, never>;
+  readonly finishAttempt: Database.Statement<FinishParams, never>;
   readonly cancelQueued: Database.Statement<CancelParams, RunRow>;
   readonly retryRun: Database.Statement<RetryParams, RunRow>;
   readonly activeRuns: Database.Statement<[], RunRow>;
@@ -67,14 +67,14 @@ export function prepareStatements(db: Database.Database): Statements {
   return {
     insertMessage: db.prepare<InsertMessageParams, never>(INSERT_MESSAGE),
     selectMessage: db.prepare<MessageKeyParams, MessageRow>(SELECT_MESSAGE),
-    insertRun: db.prepare<InsertRunParams, RunRow>(INSERT_RUN),
+    insertRun: db.prepare<InsertRunParams, never>(INSERT_RUN),
     selectRun: db.prepare<RunIdParams, RunRow>(SELECT_RUN),
     selectMessageRuns: db.prepare<MessageRunsParams, RunRow>(SELECT_MESSAGE_RUNS),
-    claimCandidates: db.prepare<ClaimCandidatesParams, number>(CLAIM_CANDIDATES).pluck(),
-    claimCandidatesExcluding: db.prepare<ClaimCandidatesExcludingParams, number>(CLAIM_CANDIDATES_EXCLUDING).pluck(),
-    claimOne: db.prepare<ClaimOneParams, RunRow>(CLAIM_ONE),
-    markRunning: db.prepare<MarkRunningParams, RunRow>(MARK_RUNNING),
-    finishAttempt: db.prepare<FinishParams, RunRow>(FINISH_ATTEMPT),
+    claimCandidates: db.prepare<ClaimCandidatesParams, RunRow>(CLAIM_CANDIDATES),
+    claimCandidatesExcluding: db.prepare<ClaimCandidatesExcludingParams, RunRow>(CLAIM_CANDIDATES_EXCLUDING),
+    claimOne: db.prepare<ClaimOneParams, never>(CLAIM_ONE),
+    markRunning: db.prepare<MarkRunningParams, never>(MARK_RUNNING),
+    finishAttempt: db.prepare<FinishParams, never>(FINISH_ATTEMPT),
     cancelQueued: db.prepare<CancelParams, RunRow>(CANCEL_QUEUED),
     retryRun: db.prepare<RetryParams, RunRow>(RETRY_RUN),
     activeRuns: db.prepare<[], RunRow>(ACTIVE_RUNS),
