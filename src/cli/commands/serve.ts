@@ -38,7 +38,31 @@ export async function serveCommand(options: ServeOptions, io: CliIo): Promise<nu
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   logger.info({ signal, graceMs: config.dispatcher.shutdownGraceMs }, 'shutting down: draining runs');
-  await jobwire.stop();
+  // Every part of stop() is bounded (sources, grace, kills); this deadline is the backstop that
+  // keeps a wedged part from holding the process forever. A second signal also ends the wait.
+  const deadlineMs = config.dispatcher.shutdownGraceMs + SHUTDOWN_SLACK_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    jobwire.stop().then(() => 'stopped' as const),
+    new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => resolve('deadline'), deadlineMs);
+    }),
+    new Promise<'signal'>((resolve) => {
+      process.once('SIGTERM', () => resolve('signal'));
+      process.once('SIGINT', () => resolve('signal'));
+    }),
+  ]);
+  clearTimeout(timer);
+  if (outcome !== 'stopped') {
+    const reason = outcome === 'deadline' ? `did not finish within ${deadlineMs} ms` : 'interrupted by a second signal';
+    logger.error({ deadlineMs }, `shutdown ${reason}; exiting anyway (runs left in flight are reconciled at the next start)`);
+    // Whatever is wedged still holds the event loop open: leave without it once the log is out.
+    setTimeout(() => process.exit(1), 500).unref();
+    return 1;
+  }
   logger.info('stopped');
   return 0;
 }
+
+/** Beyond the grace: time for sources to stop (each bounded at 10 s), kills and the store to close. */
+const SHUTDOWN_SLACK_MS = 30_000;
