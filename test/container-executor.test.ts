@@ -26,6 +26,7 @@ import { bytesArgument, cpuSharesArgument, cpusArgument } from '../src/executors
 import { droppedMarker } from '../src/executors/log-capture.js';
 import { eventually } from './support/eventually.js';
 import { testSpec } from './support/run-spec.js';
+import { inFlightRun } from './support/run-record.js';
 
 const run = promisify(execFile);
 const IMAGE = 'localhost/jobwire-test-busybox:1';
@@ -92,26 +93,7 @@ function exitedWith(result: AttemptResult, code: number): string {
 }
 
 function runRecord(id: string, attempts = 1): RunRecord {
-  return {
-    id,
-    job: 'container-test',
-    messageId: 'm-1',
-    source: 'http',
-    correlationId: 'c-1',
-    status: 'running',
-    priority: 0,
-    attempts,
-    maxAttempts: 1,
-    exitCode: null,
-    reason: null,
-    executor: 'containers',
-    handle: `jobwire-${id}-${attempts}`,
-    seq: 1,
-    createdAt: 0,
-    availableAt: 0,
-    startedAt: 0,
-    finishedAt: null,
-  };
+  return inFlightRun({ id, job: 'container-test', executor: 'containers', handle: `jobwire-${id}-${attempts}`, attempts });
 }
 
 describe('container executor: command line', () => {

@@ -13,6 +13,7 @@ import { droppedMarker } from '../src/executors/log-capture.js';
 import { createProcessExecutor } from '../src/executors/process.js';
 import { isRunning } from './support/processes.js';
 import { testSpec } from './support/run-spec.js';
+import { inFlightRun } from './support/run-record.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'jobwire-process-'));
 const runsDir = path.join(root, 'runs');
@@ -293,26 +294,7 @@ describe('process executor: bounded logs', () => {
 
 describe('process executor: recovery after a crash', () => {
   function runRecord(id: string, handle: string | null): RunRecord {
-    return {
-      id,
-      job: 'test',
-      messageId: 'm-1',
-      source: 'http',
-      correlationId: 'c-1',
-      status: 'running',
-      priority: 0,
-      attempts: 1,
-      maxAttempts: 1,
-      exitCode: null,
-      reason: null,
-      executor: 'local',
-      handle,
-      seq: 1,
-      createdAt: 0,
-      availableAt: 0,
-      startedAt: 0,
-      finishedAt: null,
-    };
+    return inFlightRun({ id, job: 'test', executor: 'local', handle });
   }
 
   /** Stands in for a process a crashed jobwire left behind. */

@@ -13,6 +13,7 @@ import { LABEL } from '../../src/executors/kubernetes/labels.js';
 import { createKubernetesExecutor, type KubernetesExecutor, type KubernetesExecutorOptions } from '../../src/executors/kubernetes/kubernetes-executor.js';
 import { createLogger } from '../../src/log.js';
 import type { FakeKube, KubeObject, RecordedRequest } from './fake-kube/types.js';
+import { inFlightRun } from './run-record.js';
 
 export const NAMESPACE = 'jobs';
 
@@ -114,24 +115,5 @@ export function failedWith(result: AttemptResult, kind: typeof PermanentError): 
 
 /** A run record as the store holds it for a run left `running` by a crashed jobwire. */
 export function runRecord(id: string, job: string, handle: string | null): RunRecord {
-  return {
-    id,
-    job,
-    messageId: 'm-1',
-    source: 'http',
-    correlationId: 'c-1',
-    status: 'running',
-    priority: 0,
-    attempts: 1,
-    maxAttempts: 1,
-    exitCode: null,
-    reason: null,
-    executor: 'cluster',
-    handle,
-    seq: 1,
-    createdAt: 0,
-    availableAt: 0,
-    startedAt: 0,
-    finishedAt: null,
-  };
+  return inFlightRun({ id, job, executor: 'cluster', handle });
 }

@@ -19,9 +19,8 @@ import {
   type ResponseContext,
   type V1ConfigMap,
   type V1Job,
-  type V1JobList,
   type V1OwnerReference,
-  type V1PodList,
+  type V1ListMeta,
 } from '@kubernetes/client-node';
 import { createAgentReuser, type AgentReuser } from './agent-reuse.js';
 import { KubeApiError, withRetry, type ApiRetryPolicy, type RetryContext } from './api-retry.js';
@@ -46,6 +45,22 @@ export interface ListPage<T> {
 export type WatchEventHandler = (type: string, object: unknown) => void;
 
 const UNLIMITED: RateLimiter = { acquire: () => Promise.resolve(), stats: () => ({ acquired: 0, waited: 0 }) };
+
+
+/** `watch`: the watch loop's own calls, which bypass the rate limit (see `watch`). */
+type Lane = 'limited' | 'watch';
+
+export interface ListPageRequest {
+  readonly limit?: number;
+  readonly continueToken?: string;
+}
+
+function pageQuery(page: ListPageRequest): { limit?: number; _continue?: string } {
+  return {
+    ...(page.limit === undefined ? {} : { limit: page.limit }),
+    ...(page.continueToken === undefined ? {} : { _continue: page.continueToken }),
+  };
+}
 
 export class KubeApi {
   readonly #batch: BatchV1Api;
@@ -86,7 +101,7 @@ export class KubeApi {
     this.#agents.destroy();
   }
 
-  #call<T>(what: string, call: () => Promise<T>, lane: 'limited' | 'watch' = 'limited'): Promise<T> {
+  #call<T>(what: string, call: () => Promise<T>, lane: Lane = 'limited'): Promise<T> {
     return withRetry(what, call, {
       limiter: lane === 'limited' ? this.#options.limiter : UNLIMITED,
       policy: this.#options.retry,
@@ -116,39 +131,20 @@ export class KubeApi {
   }
 
   /** `lane: 'watch'` for the watch loop's own lists (see `watch`). */
-  async listJobs(
-    namespace: string,
-    labelSelector: string,
-    page: { limit?: number; continueToken?: string } = {},
-    lane: 'limited' | 'watch' = 'limited',
-  ): Promise<ListPage<V1Job>> {
-    const list: V1JobList = await this.#call(`list Jobs in ${namespace}`, () =>
-      this.#batch.listNamespacedJob({
-        namespace,
-        labelSelector,
-        ...(page.limit === undefined ? {} : { limit: page.limit }),
-        ...(page.continueToken === undefined ? {} : { _continue: page.continueToken }),
-      }),
-      lane,
+  async listJobs(namespace: string, labelSelector: string, page: ListPageRequest = {}, lane: Lane = 'limited'): Promise<ListPage<V1Job>> {
+    return this.#list(`list Jobs in ${namespace}`, lane, () =>
+      this.#batch.listNamespacedJob({ namespace, labelSelector, ...pageQuery(page) }),
     );
-    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '', continueToken: list.metadata?._continue || undefined };
   }
 
-  async listPods(
-    namespace: string,
-    labelSelector: string,
-    page: { limit?: number; continueToken?: string } = {},
-    lane: 'limited' | 'watch' = 'limited',
-  ): Promise<ListPage<unknown>> {
-    const list: V1PodList = await this.#call(`list Pods in ${namespace}`, () =>
-      this.#core.listNamespacedPod({
-        namespace,
-        labelSelector,
-        ...(page.limit === undefined ? {} : { limit: page.limit }),
-        ...(page.continueToken === undefined ? {} : { _continue: page.continueToken }),
-      }),
-      lane,
+  async listPods(namespace: string, labelSelector: string, page: ListPageRequest = {}, lane: Lane = 'limited'): Promise<ListPage<unknown>> {
+    return this.#list(`list Pods in ${namespace}`, lane, () =>
+      this.#core.listNamespacedPod({ namespace, labelSelector, ...pageQuery(page) }),
     );
+  }
+
+  async #list<T>(what: string, lane: Lane, request: () => Promise<{ items: T[]; metadata?: V1ListMeta }>): Promise<ListPage<T>> {
+    const list = await this.#call(what, request, lane);
     return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '', continueToken: list.metadata?._continue || undefined };
   }
 
