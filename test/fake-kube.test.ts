@@ -12,6 +12,7 @@ import { Log, PatchStrategy, makeInformer, setHeaderOptions, type BatchV1Api, ty
 import { eventually } from './support/eventually.js';
 import { apiFailure as apiError, collectWatch as watch, kubeClients, type WatchedEvent } from './support/fake-kube/client.js';
 import { startFakeKube } from './support/fake-kube/server.js';
+import { ObjectStore, type DraftObject } from './support/fake-kube/store.js';
 import type { FakeKube, FakeKubeOptions, KubeObject, PodScript } from './support/fake-kube/types.js';
 
 const ns = 'jobs';
@@ -547,5 +548,88 @@ describe('fake kube: faults and deletion', () => {
     assert.deepEqual(kube.pods(ns), []);
     assert.deepEqual(kube.configMaps(ns), []);
     assert.equal((await apiError(batch.readNamespacedJob({ name: 'gone', namespace: ns }))).code, 404);
+  });
+
+  it('collects exactly the dependents left without any owner: never-existing, wrong name, last of two, re-pointed', async (t) => {
+    const { core, kube } = await start(t);
+    const ownerRef = (made: V1ConfigMap, name = made.metadata?.name ?? ''): { apiVersion: string; kind: string; name: string; uid: string } => ({ apiVersion: 'v1', kind: 'ConfigMap', name, uid: made.metadata?.uid ?? '' });
+    const create = (name: string, ownerReferences?: ReturnType<typeof ownerRef>[]): Promise<V1ConfigMap> =>
+      core.createNamespacedConfigMap({ namespace: ns, body: { metadata: ownerReferences === undefined ? { name } : { name, ownerReferences } } });
+    const left = (): string[] => kube.configMaps(ns).map((configMap) => configMap.metadata.name);
+    const a = await create('owner-a');
+    const b = await create('owner-b');
+    await create('ghost', [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'nobody', uid: '3f1c0d6e-0000-4000-8000-000000000000' }]);
+    await create('wrong-name', [ownerRef(b, 'not-b')]);
+    await create('shared', [ownerRef(a), ownerRef(b)]);
+    await create('only-a', [ownerRef(a)]);
+    await create('re-pointed', [ownerRef(b)]);
+    await eventually('the ownerless ConfigMaps to go', () => (left().includes('ghost') || left().includes('wrong-name') ? undefined : true));
+    const repoint = [{ op: 'replace', path: '/metadata/ownerReferences', value: [ownerRef(a)] }];
+    await core.patchNamespacedConfigMap({ namespace: ns, name: 're-pointed', body: repoint }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
+    await core.deleteNamespacedConfigMap({ namespace: ns, name: 'owner-a' });
+    // Swept together with `only-a` and `re-pointed`: `shared` still has owner-b.
+    await eventually('the dependents of owner-a alone to go', () => (left().includes('only-a') || left().includes('re-pointed') ? undefined : true));
+    assert.deepEqual(left(), ['owner-b', 'shared']);
+    await core.patchNamespacedConfigMap({ namespace: ns, name: 'shared', body: [{ op: 'replace', path: '/metadata/ownerReferences', value: [ownerRef(a)] }] }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
+    await eventually('shared, now owned by the deleted owner-a alone, to go', () => (left().includes('shared') ? undefined : true));
+    assert.deepEqual(left(), ['owner-b']);
+  });
+
+  it('releases the tracking finalizer of a pod whose Job does not exist, so the collector can remove it', async (t) => {
+    const { core, kube } = await start(t, { podScript: () => ({ kind: 'hang' }) });
+    const owner = { apiVersion: 'batch/v1', kind: 'Job', name: 'never', uid: '5b7e1c2a-0000-4000-8000-000000000000', controller: true, blockOwnerDeletion: true };
+    const body: V1Pod = {
+      metadata: { name: 'stray', finalizers: ['batch.kubernetes.io/job-tracking'], ownerReferences: [owner] },
+      spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox:1.36' }] },
+    };
+    const created = await core.createNamespacedPod({ namespace: ns, body });
+    assert.deepEqual(created.metadata?.finalizers, ['batch.kubernetes.io/job-tracking']);
+    await eventually('the stray pod to go', () => (kube.pods(ns).length === 0 ? true : undefined));
+  });
+});
+
+describe('fake kube: object store indexes', () => {
+  const draft = (namespace: string, name: string, owners: string[] = []): DraftObject => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name, namespace, ...(owners.length === 0 ? {} : { ownerReferences: owners.map((uid) => ({ apiVersion: 'v1', kind: 'ConfigMap', name: uid, uid })) }) },
+  });
+
+  it('lists by namespace in key order, filters before copying, and hands out copies', () => {
+    const store = new ObjectStore(100);
+    for (const [namespace, name] of [['b', 'x'], ['a-b', 'y'], ['a', 'z'], ['a', 'c']] as const) store.create('configmaps', draft(namespace, name));
+    const keys = (objects: { metadata: { namespace: string; name: string } }[]): string[] => objects.map((object) => `${object.metadata.namespace}/${object.metadata.name}`);
+    assert.deepEqual(keys(store.list('configmaps')), ['a-b/y', 'a/c', 'a/z', 'b/x']);
+    assert.deepEqual(keys(store.list('configmaps', 'a')), ['a/c', 'a/z']);
+    assert.deepEqual(keys(store.list('configmaps', undefined, (object) => object.metadata.name !== 'z')), ['a-b/y', 'a/c', 'b/x']);
+    assert.deepEqual(store.list('pods'), []);
+    const copy = store.list('configmaps', 'b')[0];
+    assert.ok(copy !== undefined);
+    copy.metadata.labels = { changed: 'yes' };
+    assert.equal(store.get('configmaps', 'b', 'x')?.metadata.labels, undefined);
+    assert.deepEqual(store.namespaces().sort(), ['a', 'a-b', 'b']);
+    store.remove('configmaps', 'b', 'x');
+    assert.deepEqual(store.namespaces().sort(), ['a', 'a-b']);
+  });
+
+  it('keeps the dependents of each owner uid through creates, ownerReference changes and removals', () => {
+    const store = new ObjectStore(100);
+    const dependents = (uid: string): string[] => store.dependents(uid).map((entry) => entry.object.metadata.name).sort();
+    store.create('configmaps', draft('n', 'one', ['u1']));
+    const two = store.create('configmaps', draft('n', 'two', ['u1', 'u2']));
+    assert.deepEqual(dependents('u1'), ['one', 'two']);
+    assert.deepEqual(dependents('u2'), ['two']);
+    two.metadata.ownerReferences = [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'u3', uid: 'u3' }];
+    store.update('configmaps', two);
+    assert.deepEqual(dependents('u1'), ['one']);
+    assert.deepEqual(dependents('u2'), []);
+    assert.deepEqual(dependents('u3'), ['two']);
+    assert.deepEqual(store.dependentUids('u3'), [two.metadata.uid]);
+    assert.deepEqual(store.dependents('u3', (object) => object.metadata.name !== 'two'), []);
+    store.remove('configmaps', 'n', 'one');
+    assert.deepEqual(dependents('u1'), []);
+    assert.equal(store.exists(two.metadata.uid, 'two'), true);
+    assert.equal(store.exists(two.metadata.uid, 'other'), false);
+    assert.equal(store.inspect(two.metadata.uid, (object, resource) => `${resource}:${object.metadata.name}`), 'configmaps:two');
   });
 });

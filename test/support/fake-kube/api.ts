@@ -92,14 +92,15 @@ export class ResourceApi {
   private list(resource: ResourceDef, namespace: string | undefined, query: Readonly<Record<string, string>>): Reply {
     const labels = parseLabelSelector(query['labelSelector']);
     const fields = parseFieldSelector(query['fieldSelector'], resource);
-    let items = this.store.list(resource.plural, namespace).filter((object) => labels(object) && fields(object));
     const token = query['continue'];
     let listVersion = this.store.resourceVersion;
+    let after: string | undefined;
     if (token !== undefined && token !== '') {
       const position = decodeContinue(token);
       listVersion = position.resourceVersion;
-      items = items.filter((object) => keyOf(object.metadata.namespace, object.metadata.name) > position.after);
+      after = position.after;
     }
+    let items = this.store.list(resource.plural, namespace, (object) => (after === undefined || keyOf(object.metadata.namespace, object.metadata.name) > after) && labels(object) && fields(object));
     const limit = query['limit'] === undefined ? 0 : Number(query['limit']);
     const metadata: Record<string, unknown> = { resourceVersion: listVersion };
     if (Number.isInteger(limit) && limit > 0 && items.length > limit) {

@@ -7,13 +7,13 @@
  * imagePullPolicy and termination message fields), a Pod's initial status, and a Secret's
  * stringData folded into base64 data.
  */
-import { asJob, asPod, isRecord, newUid, type PodSpec, type StoredObject } from './model.js';
+import { asJob, asPod, clone, isRecord, newUid, type PodSpec, type StoredObject } from './model.js';
 import type { ResourceDef } from './resources.js';
 import type { DraftObject } from './store.js';
 
 /** Server-side metadata reset and per-kind defaults. Returns the object with its new uid set. */
 export function prepareForCreate(resource: ResourceDef, draft: DraftObject): DraftObject {
-  const object = structuredClone(draft);
+  const object = clone(draft);
   const meta = object.metadata;
   delete meta.resourceVersion;
   delete meta.creationTimestamp;

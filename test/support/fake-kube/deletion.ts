@@ -10,7 +10,7 @@
  * The reply is what the real server sends: the object while its deletion is pending; once it is
  * gone, the deleted object for Pods and a Success Status (details.kind = plural) for the rest.
  */
-import { isRecord, timestamp, type StoredObject } from './model.js';
+import { clone, isRecord, timestamp, type StoredObject } from './model.js';
 import type { PropagationPolicy, ResourceDef } from './resources.js';
 import { conflict, invalid, notFound } from './status.js';
 import type { ObjectStore } from './store.js';
@@ -76,7 +76,7 @@ export function deleteObject(store: ObjectStore, resource: ResourceDef, namespac
     if (resource.defaultPropagationWarning !== undefined) warnings.push(resource.defaultPropagationWarning);
   }
 
-  const next = structuredClone(current);
+  const next = clone(current);
   const meta = next.metadata;
   const finalizers = new Set(meta.finalizers ?? []);
   if (policy === 'Orphan') finalizers.add('orphan');

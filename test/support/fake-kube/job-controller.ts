@@ -11,13 +11,16 @@
  *   (activeDeadlineSeconds from startTime; active pods are deleted first); the terminal
  *   condition comes once no pod is left running or terminating, as in 1.31;
  * - spec.suspend deletes active pods (condition Suspended), ttlSecondsAfterFinished deletes the
- *   finished Job (Foreground, as the TTL controller does).
+ *   finished Job (Foreground, as the TTL controller does);
+ * - a pod holding the tracking finalizer whose Job is gone is released.
+ * A sync looks at its Job's own pods only (the store's owner index), never the whole namespace.
  */
 import { deleteObject } from './deletion.js';
 import type { EventRecorder } from './events.js';
 import {
   asJob,
   asPod,
+  clone,
   controllerRef,
   fromTyped,
   keyOf,
@@ -26,24 +29,29 @@ import {
   type JobCondition,
   type JobObject,
   type JobStatus,
+  type ObjectMeta,
   type PodObject,
+  type StoredObject,
 } from './model.js';
+import { findCondition, hasCondition, setCondition } from './job-conditions.js';
 import { isReady, isTerminal } from './pod-status.js';
 import { jobs, pods as podResource } from './resources.js';
-import { AlreadyExistsInStore, type ObjectStore } from './store.js';
+import { AlreadyExistsInStore, type ObjectStore, type StoreEvent } from './store.js';
 import { WorkQueue, type Timers } from './timers.js';
 
 const trackingFinalizer = 'batch.kubernetes.io/job-tracking';
 
-type ConditionType = 'Complete' | 'Failed' | 'FailureTarget' | 'SuccessCriteriaMet' | 'Suspended';
-
 export class JobController {
   private readonly queue: WorkQueue;
+  /** Pods (by key) to release if their Job is gone. */
+  private readonly orphans: WorkQueue;
   /** When each Job (by uid) last saw a pod fail: the next pod waits retryDelayMs after it. */
   private readonly lastFailure = new Map<string, number>();
   /** Exact start per Job uid (status.startTime only has seconds). */
   private readonly startedAt = new Map<string, number>();
   private readonly armed = new Set<string>();
+  /** The Job whose status this controller is writing right now: that change needs no new sync. */
+  private writing: string | undefined;
   private unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -53,21 +61,44 @@ export class JobController {
     private readonly retryDelayMs: number,
   ) {
     this.queue = new WorkQueue(timers, (key) => this.sync(key));
+    this.orphans = new WorkQueue(timers, (key) => this.releaseIfOrphan(key));
   }
 
   start(): void {
-    this.unsubscribe = this.store.subscribe((event) => {
-      const meta = event.object.metadata;
-      if (event.resource === 'jobs') this.queue.add(keyOf(meta.namespace, meta.name));
-      if (event.resource === 'pods') {
-        const owner = controllerRef(meta);
-        if (owner?.kind === 'Job') this.queue.add(keyOf(meta.namespace, owner.name));
-      }
-    });
+    this.unsubscribe = this.store.subscribe((event) => this.observe(event));
   }
 
   stop(): void {
     this.unsubscribe?.();
+  }
+
+  private observe(event: StoreEvent): void {
+    const meta = event.object.metadata;
+    if (event.resource === 'jobs') {
+      // A sync is idempotent: the status it has just written would not change what it does.
+      if (!(event.type === 'MODIFIED' && meta.uid === this.writing)) this.queue.add(keyOf(meta.namespace, meta.name));
+      if (event.type === 'DELETED') {
+        this.lastFailure.delete(meta.uid);
+        this.startedAt.delete(meta.uid);
+      }
+    }
+    if (event.resource === 'pods') {
+      const owner = controllerRef(meta);
+      const relevant = event.previous === undefined || event.type === 'DELETED' || podView(event.previous) !== podView(event.object);
+      if (owner?.kind === 'Job' && relevant) this.queue.add(keyOf(meta.namespace, owner.name));
+      if (event.type !== 'DELETED' && tracked(meta) && (owner === undefined || !this.store.exists(owner.uid))) this.orphans.add(keyOf(meta.namespace, meta.name));
+    }
+    if (event.type === 'DELETED') {
+      // Its pods still holding the tracking finalizer are orphans now.
+      for (const pod of this.podsOf(meta.uid)) if (tracked(pod.metadata)) this.orphans.add(keyOf(pod.metadata.namespace, pod.metadata.name));
+    }
+  }
+
+  /** The pods whose controller is the object with this uid, by name. */
+  private podsOf(uid: string): PodObject[] {
+    const mine = (object: StoredObject, resource: string): boolean => resource === 'pods' && controllerRef(object.metadata)?.uid === uid;
+    const pods = this.store.dependents(uid, mine).map(({ object }) => asPod(object));
+    return pods.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
   }
 
   private sync(key: string): void {
@@ -75,25 +106,23 @@ export class JobController {
     const namespace = key.slice(0, slash);
     const name = key.slice(slash + 1);
     const found = this.store.get('jobs', namespace, name);
-    const allPods = this.store.list('pods', namespace).map(asPod);
-    this.releaseOrphans(allPods);
     if (found === undefined) return;
     const job = asJob(found);
     const uid = job.metadata.uid;
-    const mine = allPods.filter((pod) => controllerRef(pod.metadata)?.uid === uid);
+    const mine = this.podsOf(uid);
     if (job.metadata.deletionTimestamp !== undefined || job.spec === undefined) {
       for (const pod of mine) this.release(pod);
       return;
     }
     const spec = job.spec;
-    const status: JobStatus = structuredClone(job.status ?? {});
+    const status: JobStatus = clone(job.status ?? {});
     const now = Date.now();
     let succeeded = status.succeeded ?? 0;
     let failed = status.failed ?? 0;
     const finishedBefore = hasCondition(status, 'Complete') || hasCondition(status, 'Failed');
 
     for (const pod of mine) {
-      if (!(pod.metadata.finalizers ?? []).includes(trackingFinalizer)) continue;
+      if (!tracked(pod.metadata)) continue;
       if (finishedBefore) this.release(pod);
       else if (pod.status?.phase === 'Succeeded') {
         succeeded += 1;
@@ -156,11 +185,18 @@ export class JobController {
     status.uncountedTerminatedPods = {};
     // The API omits zero counters (omitempty); ready and terminating are pointers and stay.
     for (const field of ['active', 'succeeded', 'failed'] as const) if (status[field] === 0) delete status[field];
-    const latest = this.store.get('jobs', namespace, name);
+    // The copy read above, unless the Job changed meanwhile (this sync's own writes never touch it).
+    const unchanged = this.store.inspect(uid, (object) => object.metadata.resourceVersion === job.metadata.resourceVersion) === true;
+    const latest = unchanged ? found : this.store.get('jobs', namespace, name);
     if (latest === undefined || latest.metadata.uid !== uid) return;
     const updated = asJob(latest);
     updated.status = status;
-    this.store.update('jobs', fromTyped(updated));
+    this.writing = uid;
+    try {
+      this.store.update('jobs', fromTyped(updated));
+    } finally {
+      this.writing = undefined;
+    }
     this.scheduleTtl(updated);
   }
 
@@ -204,7 +240,7 @@ export class JobController {
           apiVersion: 'v1',
           kind: 'Pod',
           metadata,
-          spec: structuredClone(template.spec),
+          spec: clone(template.spec),
           status: { phase: 'Pending', qosClass: 'BestEffort' },
         });
         return asPod(created);
@@ -273,39 +309,24 @@ export class JobController {
     this.store.update('pods', current);
   }
 
-  /** Pods still holding the tracking finalizer whose Job no longer exists. */
-  private releaseOrphans(pods: readonly PodObject[]): void {
-    for (const pod of pods) {
-      if (!(pod.metadata.finalizers ?? []).includes(trackingFinalizer)) continue;
-      const owner = controllerRef(pod.metadata);
-      const job = owner === undefined ? undefined : this.store.findByUid(owner.uid);
-      if (job === undefined) this.release(pod);
-    }
+  /** Releases a pod still holding the tracking finalizer whose Job no longer exists. */
+  private releaseIfOrphan(key: string): void {
+    const slash = key.indexOf('/');
+    const found = this.store.get('pods', key.slice(0, slash), key.slice(slash + 1));
+    if (found === undefined || !tracked(found.metadata)) return;
+    const owner = controllerRef(found.metadata);
+    if (owner === undefined || !this.store.exists(owner.uid)) this.release(asPod(found));
   }
 }
 
-function findCondition(status: JobStatus, type: ConditionType): JobCondition | undefined {
-  return (status.conditions ?? []).find((condition) => condition.type === type && condition.status === 'True');
+/** What a sync reads from a pod: a change elsewhere (a kubelet step) cannot change its Job. */
+function podView(object: StoredObject): string {
+  const pod = asPod(object);
+  const meta = pod.metadata;
+  const owner = controllerRef(meta);
+  return [owner?.uid, owner?.name, pod.status?.phase, meta.deletionTimestamp, tracked(meta), isReady(pod)].join('|');
 }
 
-function hasCondition(status: JobStatus, type: ConditionType): boolean {
-  return findCondition(status, type) !== undefined;
-}
-
-function setCondition(status: JobStatus, type: ConditionType, reason: string, message: string, value: 'True' | 'False' = 'True'): void {
-  const now = timestamp();
-  const conditions = [...(status.conditions ?? [])];
-  const index = conditions.findIndex((condition) => condition.type === type);
-  const old = index >= 0 ? conditions[index] : undefined;
-  const next: JobCondition = {
-    type,
-    status: value,
-    reason,
-    message,
-    lastProbeTime: now,
-    lastTransitionTime: old?.status === value ? (old.lastTransitionTime ?? now) : now,
-  };
-  if (index >= 0) conditions[index] = next;
-  else conditions.push(next);
-  status.conditions = conditions;
+function tracked(meta: ObjectMeta): boolean {
+  return (meta.finalizers ?? []).includes(trackingFinalizer);
 }

@@ -38,6 +38,8 @@ const defaultUnschedulable =
 
 export class Kubelet {
   private readonly runtimes = new Map<string, Runtime>();
+  /** Runtimes in stage `waiting` (on a ConfigMap or Secret), by namespace. */
+  private readonly waiting = new Map<string, Set<Runtime>>();
   /** Log text per pod uid and container, once the container has started. */
   private readonly logs = new Map<string, Map<string, string>>();
   private unsubscribe: (() => void) | undefined;
@@ -66,9 +68,7 @@ export class Kubelet {
   private observe(event: StoreEvent): void {
     if (event.resource === 'configmaps' || event.resource === 'secrets') {
       if (event.type === 'DELETED') return;
-      for (const runtime of this.runtimes.values()) {
-        if (runtime.stage === 'waiting' && runtime.namespace === event.object.metadata.namespace) this.later(runtime, () => this.prepare(runtime));
-      }
+      for (const runtime of this.waiting.get(event.object.metadata.namespace) ?? []) this.later(runtime, () => this.prepare(runtime));
       return;
     }
     if (event.resource !== 'pods') return;
@@ -76,7 +76,10 @@ export class Kubelet {
     const uid = pod.metadata.uid;
     if (event.type === 'DELETED') {
       const runtime = this.runtimes.get(uid);
-      if (runtime !== undefined) runtime.cancels.splice(0).forEach((cancel) => cancel());
+      if (runtime !== undefined) {
+        runtime.cancels.splice(0).forEach((cancel) => cancel());
+        this.enter(runtime, 'finished');
+      }
       this.runtimes.delete(uid);
       this.logs.delete(uid);
       return;
@@ -89,11 +92,28 @@ export class Kubelet {
       if (!isTerminal(pod)) this.later(created, () => this.schedule(created));
     }
     if (pod.metadata.deletionTimestamp !== undefined && runtime.stage !== 'stopping') {
-      runtime.stage = 'stopping';
+      this.enter(runtime, 'stopping');
       runtime.cancels.splice(0).forEach((cancel) => cancel());
       const stopping = runtime;
       this.timers.after(this.stepMs, () => this.stopPod(stopping));
     }
+  }
+
+  /** Moves a runtime to `stage`, keeping the index of waiting ones. */
+  private enter(runtime: Runtime, stage: Stage): void {
+    if (runtime.stage === 'waiting') {
+      const waiting = this.waiting.get(runtime.namespace);
+      waiting?.delete(runtime);
+      if (waiting?.size === 0) this.waiting.delete(runtime.namespace);
+    }
+    runtime.stage = stage;
+    if (stage !== 'waiting') return;
+    let waiting = this.waiting.get(runtime.namespace);
+    if (waiting === undefined) {
+      waiting = new Set();
+      this.waiting.set(runtime.namespace, waiting);
+    }
+    waiting.add(runtime);
   }
 
   private later(runtime: Runtime, step: () => void, ms = this.stepMs): void {
@@ -116,7 +136,7 @@ export class Kubelet {
     if (pod === undefined || runtime.stage !== 'scheduling') return;
     if (runtime.script.kind === 'unschedulable') {
       const message = runtime.script.message ?? defaultUnschedulable;
-      runtime.stage = 'unschedulable';
+      this.enter(runtime, 'unschedulable');
       this.write(pod, unschedulable(pod.status ?? {}, message));
       this.events.record(fromTyped(pod), 'Warning', 'FailedScheduling', message, 'default-scheduler');
       return;
@@ -124,7 +144,7 @@ export class Kubelet {
     pod.spec = { ...(pod.spec ?? { containers: [] }), nodeName };
     this.write(pod, scheduled(pod.status ?? {}));
     this.events.record(fromTyped(pod), 'Normal', 'Scheduled', `Successfully assigned ${runtime.namespace}/${runtime.name} to ${nodeName}`, 'default-scheduler');
-    runtime.stage = 'waiting';
+    this.enter(runtime, 'waiting');
     this.later(runtime, () => this.prepare(runtime));
   }
 
@@ -152,7 +172,7 @@ export class Kubelet {
       return;
     }
     runtime.blockedBy = undefined;
-    runtime.stage = 'starting';
+    this.enter(runtime, 'starting');
     this.later(runtime, () => this.startContainers(runtime));
   }
 
@@ -187,7 +207,7 @@ export class Kubelet {
       case 'hang': {
         const startedAt = timestamp();
         runtime.startedAt = startedAt;
-        runtime.stage = 'running';
+        this.enter(runtime, 'running');
         const logs = new Map<string, string>();
         (pod.spec?.containers ?? []).forEach((container, index) => logs.set(container.name, index === 0 ? (script.log ?? '') : ''));
         this.logs.set(runtime.uid, logs);
@@ -208,7 +228,7 @@ export class Kubelet {
   private finish(runtime: Runtime, exitCode: number): void {
     const pod = this.current(runtime);
     if (pod === undefined || runtime.stage !== 'running') return;
-    runtime.stage = 'finished';
+    this.enter(runtime, 'finished');
     this.write(pod, terminated(pod, { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt: runtime.startedAt }));
   }
 

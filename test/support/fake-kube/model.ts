@@ -6,6 +6,7 @@
  * time), so their code is checked against the real field names without any `any`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { IJob } from 'kubernetes-models/batch/v1/Job';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IPod } from 'kubernetes-models/v1/Pod';
@@ -56,13 +57,63 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * A deep copy of JSON-shaped data (plain objects, arrays, primitives), many times faster than
+ * structuredClone, which the store's copy-on-read makes hot. Anything else falls back to it.
+ */
 export function clone<T>(value: T): T {
-  return structuredClone(value);
+  return copy(value) as T;
+}
+
+function copy(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(copy);
+  if (!isPlain(value)) return structuredClone(value);
+  const source = value as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(source)) {
+    // An own "__proto__" (JSON.parse makes one) stays a plain property.
+    if (key === '__proto__') Object.defineProperty(out, key, { value: copy(source[key]), enumerable: true, writable: true, configurable: true });
+    else out[key] = copy(source[key]);
+  }
+  return out;
+}
+
+/**
+ * Deep equality of JSON-shaped data with isDeepStrictEqual's answers for it (Object.is on
+ * primitives; a key holding undefined differs from a missing key), without its generic cost.
+ * Anything that is not a plain object or array is compared by isDeepStrictEqual.
+ */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let index = 0; index < a.length; index += 1) {
+      if (!(index in a) || !(index in b)) return isDeepStrictEqual(a, b);
+      if (!sameJson(a[index], b[index])) return false;
+    }
+    return true;
+  }
+  if (!isPlain(a) || !isPlain(b)) return isDeepStrictEqual(a, b);
+  const left = a as Record<string, unknown>;
+  const right = b as Record<string, unknown>;
+  const keys = Object.keys(left);
+  if (keys.length !== Object.keys(right).length) return false;
+  for (const key of keys) {
+    if (!Object.prototype.hasOwnProperty.call(right, key) || !sameJson(left[key], right[key])) return false;
+  }
+  return true;
+}
+
+function isPlain(value: object): boolean {
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }
 
 /** RFC 3339 with second precision, as the API server writes metav1.Time. */
 export function timestamp(ms: number = Date.now()): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
 }
 
 export function newUid(): string {

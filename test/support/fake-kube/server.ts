@@ -16,7 +16,7 @@ import { errorReply, json, parseBody, readBody, send, type ApiRequest, type Repl
 import { JobController } from './job-controller.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { Kubelet } from './kubelet.js';
-import { controllerRef, fromTyped, randomHex, toKubeObject, type PodObject, type StoredObject } from './model.js';
+import { controllerRef, fromTyped, randomHex, toKubeObject, type PodObject } from './model.js';
 import { route, type Route } from './router.js';
 import { methodNotAllowed, pathNotFound, unauthorized } from './status.js';
 import { ObjectStore } from './store.js';
@@ -154,9 +154,7 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
       const job = store.get('jobs', namespace, name);
       if (job === undefined) throw new Error(`fake-kube: no job ${namespace}/${name} to delete`);
       store.remove('jobs', namespace, name);
-      for (const { resource, object } of store.all()) {
-        if ((object.metadata.ownerReferences ?? []).some((ref) => ref.uid === job.metadata.uid)) store.remove(resource, object.metadata.namespace, object.metadata.name);
-      }
+      for (const { resource, object } of store.dependents(job.metadata.uid)) store.remove(resource, object.metadata.namespace, object.metadata.name);
     },
   };
 }
@@ -174,6 +172,6 @@ function namespace(name: string): unknown {
 
 function namespaceList(store: ObjectStore): unknown {
   const names = new Set(['default', 'kube-system']);
-  for (const { object } of store.all()) names.add((object as StoredObject).metadata.namespace);
+  for (const name of store.namespaces()) names.add(name);
   return { kind: 'NamespaceList', apiVersion: 'v1', metadata: { resourceVersion: store.resourceVersion }, items: [...names].sort().map(namespace) };
 }

@@ -124,7 +124,7 @@ export class WatchHub {
     response.on('close', () => finish(() => undefined));
 
     if (fromVersion === undefined) {
-      for (const object of this.store.list(resource.plural, params.namespace)) if (matches(object)) write('ADDED', object);
+      for (const object of this.store.list(resource.plural, params.namespace, matches)) write('ADDED', object);
       if (params.sendInitialEvents && params.allowBookmarks) bookmark({ 'k8s.io/initial-events-end': 'true' });
     } else {
       const history = this.store.since(fromVersion);
