@@ -93,7 +93,7 @@ export function createJobwire(options: JobwireOptions): Jobwire {
     const ready = storeOpen && dispatcher.isRunning && sources.every((source) => source.status().state === 'connected');
     return { ready, checks };
   };
-  const api = buildApi({ config, inbox, store, dispatcher, matcher, sources, logger, processEnv, readiness });
+  const api = buildApi({ config, inbox, store, dispatcher, matcher, sources, executors, logger, processEnv, readiness });
   const topics = matcher.topicsBySource();
 
   return {

@@ -401,6 +401,14 @@ jobs:
     const body = createdJob(fake, run.id);
     assert.equal((body['spec'] as { backoffLimit: number }).backoffLimit, 2);
     assert.equal(jobContainer(body).env?.find((env) => env.name === 'GREETING')?.value, '$$(HOME) hello');
+    const executors = await h.get('/v1/executors');
+    const cluster = executors.json.executors.find((executor: { name: string }) => executor.name === 'cluster');
+    assert.equal(cluster.type, 'kubernetes');
+    assert.deepEqual(
+      cluster.status.watches.map((watch: { namespace: string; resource: string }) => `${watch.namespace}/${watch.resource}`).sort(),
+      [`${NAMESPACE}/jobs`, `${NAMESPACE}/pods`],
+    );
+    assert.ok(executors.json.executors.some((executor: { name: string; status?: unknown }) => executor.name === 'process' && executor.status === undefined));
   });
 
   it('Kubernetes retries, not the dispatcher: one attempt, the last pod\'s exit code', async () => {

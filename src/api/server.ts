@@ -14,7 +14,9 @@ import { registerHealthRoutes, type Readiness } from './health-routes.js';
 import { registerJobRoutes } from './jobs-routes.js';
 import { registerMessageRoutes } from './messages-routes.js';
 import { registerRunRoutes } from './runs-routes.js';
+import { registerExecutorRoutes } from './executors-routes.js';
 import { registerSourceRoutes } from './sources-routes.js';
+import type { Executor } from '../executors/executor.js';
 import type { Source } from '../sources/source.js';
 
 export interface ApiDependencies {
@@ -24,6 +26,7 @@ export interface ApiDependencies {
   readonly dispatcher: Dispatcher;
   readonly matcher: Matcher;
   readonly sources: readonly Source[];
+  readonly executors: ReadonlyMap<string, Executor>;
   readonly logger: Logger;
   readonly processEnv: NodeJS.ProcessEnv;
   readonly readiness: () => Readiness;
@@ -45,6 +48,7 @@ export function buildApi(deps: ApiDependencies): FastifyInstance {
   registerRunRoutes(app, deps);
   registerJobRoutes(app, deps);
   registerSourceRoutes(app, deps);
+  registerExecutorRoutes(app, deps);
   registerHealthRoutes(app, deps);
   return app;
 }

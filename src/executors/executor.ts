@@ -80,6 +80,9 @@ export type RecoveredAttempt =
   | { readonly kind: 'adopted'; readonly attempt: Attempt }
   | { readonly kind: 'lost'; readonly reason: string };
 
+/** An executor's own view of its health, shown as JSON by `GET /v1/executors`. */
+export type ExecutorStatus = { readonly [field: string]: unknown };
+
 export interface Executor {
   readonly name: string;
   readonly type: string;
@@ -102,6 +105,8 @@ export interface Executor {
   start(spec: RunSpec): Promise<Attempt>;
   /** Optional: set up at start-up (start helpers, connect) so the first run does not pay for it. */
   prepare?(): void;
+  /** Optional: what the runtime looks like from here (connections, watches, limits), for the API. */
+  status?(): ExecutorStatus;
   /** Finds an attempt of `run` that a crashed jobwire left behind. */
   recover(run: RunRecord): Promise<RecoveredAttempt>;
   close(): Promise<void>;

@@ -48,13 +48,13 @@ export interface KubernetesExecutorOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-export interface KubernetesExecutorStatus {
+export type KubernetesExecutorStatus = {
   /** Where the cluster config came from and the API server's URL. */
   readonly cluster: string;
   readonly watches: readonly WatchReport[];
   readonly trackedRuns: number;
   readonly rateLimiter: RateLimiterStats;
-}
+};
 
 export interface KubernetesExecutor extends Executor {
   status(): KubernetesExecutorStatus;
