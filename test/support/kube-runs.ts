@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import type { PermanentError } from '../../src/core/errors.js';
-import { newId } from '../../src/core/ids.js';
 import type { RunRecord } from '../../src/core/run.js';
 import type { KubernetesExecutorSettings } from '../../src/config/types.js';
 import type { AttemptResult, RunSpec } from '../../src/executors/executor.js';
@@ -14,28 +13,12 @@ import { createKubernetesExecutor, type KubernetesExecutor, type KubernetesExecu
 import { createLogger } from '../../src/log.js';
 import type { FakeKube, KubeObject, RecordedRequest } from './fake-kube/types.js';
 import { inFlightRun } from './run-record.js';
+import { testSpec } from './run-spec.js';
 
 export const NAMESPACE = 'jobs';
 
 export function kubeSpec(extra: Partial<RunSpec> = {}): RunSpec {
-  const runId = extra.runId ?? newId();
-  return {
-    runId,
-    job: 'test',
-    attempt: 1,
-    messageId: 'm-1',
-    source: 'http',
-    correlationId: 'c-1',
-    argv: ['sh', '-c', 'echo hello'],
-    files: [],
-    messageJson: '{"id":"m-1"}',
-    image: 'busybox:1.36',
-    secretEnv: [],
-    runtime: {},
-    retryLimit: 0,
-    ...extra,
-    env: { JOBWIRE_RUN_ID: runId, ...extra.env },
-  };
+  return testSpec(['sh', '-c', 'echo hello'], { messageJson: '{"id":"m-1"}', image: 'busybox:1.36', ...extra });
 }
 
 export function kubeSettings(fake: FakeKube, extra: Partial<KubernetesExecutorSettings> = {}): KubernetesExecutorSettings {

@@ -3,7 +3,7 @@ import type { RunSpec } from '../../src/executors/executor.js';
 
 /** A minimal RunSpec for executor tests; JOBWIRE_RUN_ID is set as the dispatcher would. */
 export function testSpec(argv: string[], extra: Partial<RunSpec> = {}): RunSpec {
-  const runId = newId();
+  const runId = extra.runId ?? newId();
   return {
     runId,
     job: 'test',

@@ -206,52 +206,52 @@ class KubernetesJobExecutor implements KubernetesExecutor {
 
   /** Creates the run's ConfigMap; one left by this attempt is kept, one of an earlier attempt replaced. */
   async #createConfigMap(namespace: string, configMap: V1ConfigMap, spec: RunSpec): Promise<void> {
-    const name = configMap.metadata?.name ?? '';
-    for (let tries = 1; ; tries++) {
-      try {
-        await this.#api.createConfigMap(namespace, configMap);
-        return;
-      } catch (error) {
-        if (!isAlreadyExists(error)) throw error;
-        const existing = await this.#api.readConfigMap(namespace, name).catch((read: unknown) => {
-          if (read instanceof KubeApiError && read.status === 404) return undefined;
-          throw read;
-        });
-        if (existing !== undefined) {
-          const owner = whose(existing.metadata?.labels, existing.metadata?.annotations);
-          checkSameRun(owner.runId, spec, `ConfigMap ${namespace}/${name}`);
-          if (owner.attempt === String(spec.attempt)) return;
-          // An earlier attempt's: immutable, so replaced rather than updated.
-          await this.#api.deleteConfigMap(namespace, name);
-        }
-        if (tries >= REPLACE_TRIES) throw new RetryableError(`ConfigMap ${namespace}/${name} of an earlier attempt is still being deleted`);
-      }
-    }
+    await this.#createOrTake(`ConfigMap ${namespace}/${configMap.metadata?.name ?? ''}`, spec, {
+      create: () => this.#api.createConfigMap(namespace, configMap),
+      read: () => this.#api.readConfigMap(namespace, configMap.metadata?.name ?? ''),
+      remove: () => this.#api.deleteConfigMap(namespace, configMap.metadata?.name ?? ''),
+      isThisAttempt: (attempt) => attempt === String(spec.attempt),
+    });
   }
 
   /** Creates the Job; after a lost reply (409 on the retry) the existing Job is taken if it is this attempt's. */
   async #createJob(namespace: string, job: V1Job, spec: RunSpec): Promise<V1Job> {
     const name = job.metadata?.name ?? '';
+    return this.#createOrTake(`Job ${namespace}/${name}`, spec, {
+      create: () => this.#api.createJob(namespace, job),
+      read: () => this.#api.readJob(namespace, name),
+      remove: () => this.#api.deleteJob(namespace, name),
+      // Jobs made before attempts were annotated count as this attempt's.
+      isThisAttempt: (attempt) => attempt === undefined || attempt === String(spec.attempt),
+    });
+  }
+
+  /**
+   * Creates an object of the run. On 409 AlreadyExists (a retried create whose first reply was
+   * lost, or an earlier attempt's leftover) the existing object is taken when it is this
+   * attempt's, replaced when it is an earlier attempt's, and refused when another run owns it.
+   */
+  async #createOrTake<T extends V1Job | V1ConfigMap>(what: string, spec: RunSpec, calls: CreateOrTake<T>): Promise<T> {
     for (let tries = 1; ; tries++) {
       try {
-        return await this.#api.createJob(namespace, job);
+        return await calls.create();
       } catch (error) {
         if (!isAlreadyExists(error)) throw error;
-        const existing = await this.#api.readJob(namespace, name).catch((read: unknown) => {
+        const existing = await calls.read().catch((read: unknown) => {
           if (read instanceof KubeApiError && read.status === 404) return undefined;
           throw read;
         });
         if (existing !== undefined) {
           const owner = whose(existing.metadata?.labels, existing.metadata?.annotations);
-          checkSameRun(owner.runId, spec, `Job ${namespace}/${name}`);
-          if (owner.attempt === undefined || owner.attempt === String(spec.attempt)) {
-            this.#logger.info({ job: `${namespace}/${name}`, runId: spec.runId }, 'Job already created (its create reply was lost); using it');
+          checkSameRun(owner.runId, spec, what);
+          if (calls.isThisAttempt(owner.attempt)) {
+            this.#logger.info({ object: what, runId: spec.runId }, 'already created (its create reply was lost); using it');
             return existing;
           }
-          this.#logger.info({ job: `${namespace}/${name}`, runId: spec.runId, previousAttempt: owner.attempt }, 'replacing the Job of an earlier attempt');
-          await this.#api.deleteJob(namespace, name);
+          this.#logger.info({ object: what, runId: spec.runId, previousAttempt: owner.attempt }, 'replacing what an earlier attempt left');
+          await calls.remove();
         }
-        if (tries >= REPLACE_TRIES) throw new RetryableError(`Job ${namespace}/${name} of an earlier attempt is still being deleted`);
+        if (tries >= REPLACE_TRIES) throw new RetryableError(`${what} of an earlier attempt is still being deleted`);
       }
     }
   }
@@ -265,6 +265,14 @@ class KubernetesJobExecutor implements KubernetesExecutor {
       this.#logger.warn({ err: error, configMap: `${namespace}/${name}` }, 'could not make the Job own its ConfigMap; it will not be deleted with the Job');
     }
   }
+}
+
+interface CreateOrTake<T> {
+  create(): Promise<T>;
+  read(): Promise<T>;
+  remove(): Promise<void>;
+  /** Whether an existing object with this attempt annotation belongs to the attempt starting now. */
+  isThisAttempt(attempt: string | undefined): boolean;
 }
 
 function isAlreadyExists(error: unknown): boolean {
