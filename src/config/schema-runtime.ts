@@ -5,11 +5,8 @@
  * guess them; only what jobwire really maps to a Job (or a container) is accepted.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { DURATION_PATTERN } from './units.js';
+import { Duration, ScalarText, StringEnum, Text } from './schema-parts.js';
 
-const Text = (expect = 'a non-empty string') => Type.String({ minLength: 1, expect });
-const ScalarText = (expect: string) =>
-  Type.Union([Type.String({ expect }), Type.Number({ expect }), Type.Boolean({ expect })], { expect });
 
 /** Kubernetes resource.Quantity: 500m, 2, 1.5, 256Mi, 1G, 1e3. */
 export const QUANTITY_PATTERN = '^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+|[KMGTPE]i|[mkMGTPE])?$';
@@ -27,7 +24,6 @@ const Resources = Type.Object(
   { additionalProperties: false, expect: 'a map like { requests: { cpu: 100m }, limits: { memory: 256Mi } }' },
 );
 
-const StringEnum = <const T extends readonly string[]>(values: T) => Type.Unsafe<T[number]>({ type: 'string', enum: [...values] });
 
 const Toleration = Type.Object(
   {
@@ -90,11 +86,6 @@ export const RUNTIME_FIELDS = {
 };
 
 const Namespace = Type.String({ pattern: DNS_LABEL_PATTERN, maxLength: 63, expect: 'a namespace name (lowercase letters, digits and "-")' });
-const DURATION_EXPECT = 'a duration like 30s, 10m, 1h';
-const Duration = Type.Union(
-  [Type.String({ pattern: DURATION_PATTERN, expect: DURATION_EXPECT }), Type.Integer({ minimum: 0, expect: DURATION_EXPECT })],
-  { expect: DURATION_EXPECT },
-);
 const ImagePatterns = Type.Array(Text('an image pattern like quay.io/myorg/**'), {
   minItems: 1,
   expect: 'a list of image patterns like [quay.io/myorg/**, registry.access.redhat.com/ubi9*]',

@@ -8,36 +8,11 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { ExecutorSchema, JOB_RUNTIME_FIELDS } from './schema-runtime.js';
-import { DURATION_PATTERN, SIZE_PATTERN } from './units.js';
+import { Duration, ScalarText, Size, StringEnum, Text } from './schema-parts.js';
 
 export const JOB_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 export const JOB_NAME_MAX_LENGTH = 52;
 export const SOURCE_TYPES = ['amqp', 'stomp', 'nats'] as const;
-
-function StringEnum<const T extends readonly string[]>(values: T, expect?: string) {
-  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(expect ? { expect } : {}) });
-}
-
-const DURATION_EXPECT = 'a duration like 30s, 10m, 1h';
-const Duration = Type.Union(
-  [
-    Type.String({ pattern: DURATION_PATTERN, expect: DURATION_EXPECT }),
-    Type.Integer({ minimum: 0, expect: DURATION_EXPECT }),
-  ],
-  { expect: DURATION_EXPECT },
-);
-
-const SIZE_EXPECT = 'a size like 1MiB, 512KiB or a number of bytes';
-const Size = Type.Union(
-  [Type.String({ pattern: SIZE_PATTERN, expect: SIZE_EXPECT }), Type.Integer({ minimum: 1, expect: SIZE_EXPECT })],
-  { expect: SIZE_EXPECT },
-);
-
-const Text = (expect = 'a non-empty string') => Type.String({ minLength: 1, expect });
-
-/** YAML turns `8080` and `true` into numbers and booleans; where a string is meant, take them. */
-const ScalarText = (expect: string) =>
-  Type.Union([Type.String({ expect }), Type.Number({ expect }), Type.Boolean({ expect })], { expect });
 
 const Tls = Type.Object(
   {
