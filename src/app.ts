@@ -14,6 +14,7 @@ import { Backlog } from './dispatch/backlog.js';
 import { Dispatcher, type RunEvent } from './dispatch/dispatcher.js';
 import type { Executor } from './executors/executor.js';
 import { createExecutors } from './executors/registry.js';
+import { SpawnerClient } from './executors/spawner/client.js';
 import { Inbox } from './inbox/inbox.js';
 import { Matcher } from './matching/matcher.js';
 import type { Source } from './sources/source.js';
@@ -56,7 +57,9 @@ export function createJobwire(options: JobwireOptions): Jobwire {
   const { config, logger } = options;
   const processEnv = options.processEnv ?? process.env;
   // Everything that can reject the config is built before the store is opened.
-  const executors = createExecutors(config, { dataDir: options.dataDir, logger });
+  // Started on first use (or by an executor's prepare), so a jobwire with only kubernetes executors never forks it.
+  const spawner = new SpawnerClient({ maxLogBytes: config.limits.maxLogBytes });
+  const executors = createExecutors(config, { dataDir: options.dataDir, logger, spawner });
   for (const extra of options.extraExecutors ?? []) executors.set(extra.name, extra);
   const jobs = new Map(config.jobs.map((job) => [job.name, job]));
   for (const job of config.jobs) {
@@ -120,6 +123,7 @@ export function createJobwire(options: JobwireOptions): Jobwire {
       await api.close();
       await dispatcher.drain(graceMs);
       await Promise.all([...executors.values()].map((executor) => executor.close()));
+      await spawner.close();
       storeOpen = false;
       await store.close();
     },

@@ -33,6 +33,11 @@ export interface ProcessExecutorOptions {
   /** Parent of the per-attempt folders; created if missing. */
   readonly runsDir: string;
   readonly maxLogBytes: number;
+  /**
+   * The process spawner to fork through, shared by every executor of a jobwire and closed by its
+   * owner (app.ts). Without one the executor starts, and closes, its own.
+   */
+  readonly spawner?: SpawnerClient;
   /** How long a stopped process group gets between SIGTERM and SIGKILL. */
   readonly killGraceMs?: number;
   /** Where the allow-listed variables are read from; defaults to jobwire's own environment. */
@@ -62,12 +67,14 @@ class ProcessExecutor implements Executor {
   readonly #options: ProcessExecutorOptions;
   readonly #live = new Set<ProcessAttempt>();
   readonly #spawner: SpawnerClient;
+  readonly #ownsSpawner: boolean;
   #closed = false;
 
   constructor(options: ProcessExecutorOptions) {
     this.name = options.name;
     this.#options = options;
-    this.#spawner = new SpawnerClient({ maxLogBytes: options.maxLogBytes });
+    this.#ownsSpawner = options.spawner === undefined;
+    this.#spawner = options.spawner ?? new SpawnerClient({ maxLogBytes: options.maxLogBytes });
   }
 
   async start(spec: RunSpec): Promise<Attempt> {
@@ -123,7 +130,7 @@ class ProcessExecutor implements Executor {
     const attempts = [...this.#live];
     for (const attempt of attempts) attempt.stop('shutdown');
     await Promise.all(attempts.map((attempt) => attempt.done));
-    await this.#spawner.close();
+    if (this.#ownsSpawner) await this.#spawner.close();
   }
 
   async #removeFolder(dir: string, runId: string): Promise<void> {

@@ -9,19 +9,22 @@ import { createContainerExecutor } from './container/container-executor.js';
 import type { Executor } from './executor.js';
 import { createKubernetesExecutor } from './kubernetes/kubernetes-executor.js';
 import { createProcessExecutor } from './process.js';
+import type { SpawnerClient } from './spawner/client.js';
 
 export interface ExecutorContext {
   readonly dataDir: string;
   readonly logger: Logger;
+  /** One process spawner for every local executor (one helper process per jobwire, not per executor). */
+  readonly spawner: SpawnerClient;
 }
 
 function createExecutor(definition: ExecutorDefinition, config: CompiledConfig, context: ExecutorContext): Executor {
   const common = { name: definition.name, maxLogBytes: config.limits.maxLogBytes, logger: context.logger };
   switch (definition.type) {
     case 'process':
-      return createProcessExecutor({ ...common, runsDir: path.join(context.dataDir, 'runs') });
+      return createProcessExecutor({ ...common, runsDir: path.join(context.dataDir, 'runs'), spawner: context.spawner });
     case 'container':
-      return createContainerExecutor({ ...common, settings: definition.settings, runsDir: path.join(context.dataDir, 'runs') });
+      return createContainerExecutor({ ...common, settings: definition.settings, runsDir: path.join(context.dataDir, 'runs'), spawner: context.spawner });
     case 'kubernetes':
       return createKubernetesExecutor({ ...common, settings: definition.settings });
   }

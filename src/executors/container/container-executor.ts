@@ -30,6 +30,11 @@ export interface ContainerExecutorOptions {
   readonly runsDir: string;
   readonly maxLogBytes: number;
   readonly logger: Logger;
+  /**
+   * The process spawner to fork through, shared by every executor of a jobwire and closed by its
+   * owner (app.ts). Without one the executor starts, and closes, its own.
+   */
+  readonly spawner?: SpawnerClient;
   /** Between SIGTERM and SIGKILL when a container is stopped; whole seconds. Default 10 s. */
   readonly stopGraceMs?: number;
   /** Where the engine's own variables (PATH, DOCKER_HOST, …) are read from; default jobwire's env. */
@@ -61,6 +66,7 @@ class ContainerExecutor implements Executor {
   readonly name: string;
   readonly #options: ContainerExecutorOptions;
   readonly #spawner: SpawnerClient;
+  readonly #ownsSpawner: boolean;
   readonly #engineEnv: Readonly<Record<string, string>>;
   readonly #live = new Set<ContainerAttempt>();
   #engine: Promise<ContainerEngine> | undefined;
@@ -73,7 +79,8 @@ class ContainerExecutor implements Executor {
   constructor(options: ContainerExecutorOptions) {
     this.name = options.name;
     this.#options = options;
-    this.#spawner = new SpawnerClient({ maxLogBytes: options.maxLogBytes });
+    this.#ownsSpawner = options.spawner === undefined;
+    this.#spawner = options.spawner ?? new SpawnerClient({ maxLogBytes: options.maxLogBytes });
     const base = options.baseEnv ?? process.env;
     const env: Record<string, string> = {};
     for (const [name, value] of Object.entries(base)) {
@@ -165,7 +172,7 @@ class ContainerExecutor implements Executor {
     const attempts = [...this.#live];
     for (const attempt of attempts) attempt.stop('shutdown');
     await Promise.all(attempts.map((attempt) => attempt.done));
-    await this.#spawner.close();
+    if (this.#ownsSpawner) await this.#spawner.close();
   }
 
   #track(attempt: ContainerAttempt): void {
