@@ -108,6 +108,35 @@ describe('SqliteStore (file-specific)', () => {
       }
     }));
 
+  it('returns a just-accepted message from memory exactly as a read of its row returns it', () =>
+    inTempDir(async (dir) => {
+      const path = join(dir, 'jobwire.db');
+      // Binary-mode CloudEvents keep every ce- header as an attribute, extensions included; the
+      // row keeps the known ones. A body left undefined is stored as null.
+      const messages: Message[] = [
+        { ...message('ce'), headers: { 'ce-id': 'e1' }, cloudEvent: { id: 'e1', source: 's', type: 't', specversion: '1.0', partitionkey: 'p' } as Message['cloudEvent'] & object },
+        { ...message('undefined-body'), body: undefined },
+        { ...message('text'), body: 'plain text', headers: { 'content-type': 'text/plain' } },
+      ];
+      const writer = openSqliteStore({ path });
+      const reader = openSqliteStore({ path });
+      try {
+        for (const accepted of messages) await writer.acceptMessage(accepted, ['a', 'b'], []);
+        for (const { source, id } of messages) {
+          const fromMemory = await writer.getMessage(source, id);
+          assert.ok(fromMemory !== undefined);
+          // The reader accepted nothing: it reads the row.
+          assert.deepStrictEqual(fromMemory, await reader.getMessage(source, id), id);
+        }
+        // A duplicate does not replace what was recorded first.
+        await writer.acceptMessage({ ...message('text'), body: 'changed' }, [], []);
+        assert.equal((await writer.getMessage('http', 'text'))?.body, 'plain text');
+      } finally {
+        await writer.close();
+        await reader.close();
+      }
+    }));
+
   it('moves on runs another store (a previous process) claimed, returning them as stored', () =>
     inTempDir(async (dir) => {
       const path = join(dir, 'jobwire.db');

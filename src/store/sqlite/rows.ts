@@ -5,7 +5,7 @@
  * Values read back were written by this store, but a file can be edited by hand or by a newer
  * version, so conversions check what they rely on and fail loudly instead of passing on junk.
  */
-import type { CloudEventAttributes } from '../../core/message.js';
+import type { CloudEventAttributes, Message } from '../../core/message.js';
 import { isRunStatus, type RunLog, type RunRecord } from '../../core/run.js';
 import type { StoredMessage } from '../store.js';
 
@@ -87,6 +87,26 @@ export function toStoredMessage(row: MessageRow): StoredMessage {
     correlationId: row.correlation_id,
     receivedAt: row.received_at,
     matchedJobs: toStringArray(parseJson(row.matched_jobs, 'matched_jobs')),
+  };
+}
+
+/**
+ * The StoredMessage a read of the row just written for `message` returns, built without reading
+ * it: same keys, the body as stored (`undefined` becomes `null`; bodies are JSON values or text
+ * by the Message contract), CloudEvent attributes reduced to the ones the row keeps.
+ */
+export function acceptedMessage(message: Message, matchedJobs: readonly string[]): StoredMessage {
+  const cloudEvent = message.cloudEvent === undefined ? undefined : toCloudEvent(message.cloudEvent);
+  return {
+    id: message.id,
+    source: message.source,
+    topic: message.topic,
+    headers: { ...message.headers },
+    body: message.body ?? null,
+    ...(cloudEvent === undefined ? {} : { cloudEvent }),
+    correlationId: message.correlationId,
+    receivedAt: message.receivedAt,
+    matchedJobs: [...matchedJobs],
   };
 }
 

@@ -16,6 +16,8 @@
  * - Legality of a transition is enforced in the UPDATE's WHERE clause (see runs-sql.ts); a
  *   write that matched nothing is then explained by reading the run: NotFoundError when it does
  *   not exist, ConflictError naming its current status otherwise.
+ * - A message just accepted is kept in memory (recent-messages.ts) until its runs start, so
+ *   getMessage does not read back the row the inbox wrote a moment earlier.
  * - Writes do not read their row back: a new run's row is what was inserted (plus its rowid),
  *   and a claimed run's next state follows from the record the store handed out (owned-runs.ts).
  */
@@ -37,9 +39,10 @@ import type {
 import { openConnection, type SynchronousMode } from './connection.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { migrate } from './migrations.js';
-import { bodyToJson, toRunLog, toRunRecord, toStoredMessage } from './rows.js';
+import { acceptedMessage, bodyToJson, toRunLog, toRunRecord, toStoredMessage } from './rows.js';
 import { LIST_FILTERS, type ListParams } from './runs-sql.js';
 import { GroupCommit } from './group-commit.js';
+import { RecentMessages } from './recent-messages.js';
 import { OwnedRuns, claimedRecord, finishedRecord, runningRecord } from './owned-runs.js';
 import { prepareStatements, type Statements } from './statements.js';
 
@@ -76,6 +79,8 @@ export class SqliteStore implements Store {
   private readonly group: GroupCommit;
   /** Runs claimed here and not finished yet: their next state is computed, not read back. */
   private readonly owned = new OwnedRuns();
+  /** Messages just accepted, so starting their runs does not read them back (recent-messages.ts). */
+  private readonly recent = new RecentMessages();
 
   /** Takes an open, migrated connection; use openSqliteStore. */
   constructor(private readonly db: Database.Database) {
@@ -92,10 +97,20 @@ export class SqliteStore implements Store {
   }
 
   async acceptMessage(message: Message, matchedJobs: readonly string[], runs: readonly NewRun[]): Promise<AcceptResult> {
-    return this.group.submit(() => this.acceptSync(message, matchedJobs, runs));
+    let storedBytes = 0;
+    const result = await this.group.submit(() => {
+      const accepted = this.acceptSync(message, matchedJobs, runs);
+      storedBytes = accepted.storedBytes;
+      return accepted.result;
+    });
+    // Committed: from now on the dispatcher may ask for it to start the runs.
+    if (!result.duplicate) this.remember(message, matchedJobs, storedBytes);
+    return result;
   }
 
   async getMessage(source: string, id: string): Promise<StoredMessage | undefined> {
+    const recent = this.recent.get(source, id);
+    if (recent !== undefined) return recent;
     const row = this.sql.selectMessage.get({ source, id });
     return row === undefined ? undefined : toStoredMessage(row);
   }
@@ -194,21 +209,36 @@ export class SqliteStore implements Store {
     if (this.db.open) this.db.close();
   }
 
-  private acceptSync(message: Message, matchedJobs: readonly string[], runs: readonly NewRun[]): AcceptResult {
+  private remember(message: Message, matchedJobs: readonly string[], storedBytes: number): void {
+    let stored: StoredMessage;
+    try {
+      stored = acceptedMessage(message, matchedJobs);
+    } catch {
+      // Attributes a read of the row would reject (toCloudEvent): not kept, so the read reports it.
+      return;
+    }
+    this.recent.add(stored, storedBytes);
+  }
+
+  /** The result, and the bytes of JSON the message row holds (the recent-messages budget counts them). */
+  private acceptSync(message: Message, matchedJobs: readonly string[], runs: readonly NewRun[]): { result: AcceptResult; storedBytes: number } {
+    const headers = JSON.stringify(message.headers);
+    const body = serializeBody(message);
     const inserted = this.sql.insertMessage.run({
       source: message.source,
       id: message.id,
       topic: message.topic,
-      headers: JSON.stringify(message.headers),
-      body: serializeBody(message),
+      headers,
+      body,
       cloudEvent: message.cloudEvent === undefined ? null : JSON.stringify(message.cloudEvent),
       correlationId: message.correlationId,
       receivedAt: message.receivedAt,
       matchedJobs: JSON.stringify(matchedJobs),
     });
+    const storedBytes = headers.length + body.length;
     if (inserted.changes === 0) {
       const original = this.sql.selectMessageRuns.all({ source: message.source, messageId: message.id });
-      return { duplicate: true, runs: original.map(toRunRecord) };
+      return { result: { duplicate: true, runs: original.map(toRunRecord) }, storedBytes };
     }
     const created = runs.map((run): RunRecord => {
       const params = {
@@ -246,7 +276,7 @@ export class SqliteStore implements Store {
         finishedAt: null,
       };
     });
-    return { duplicate: false, runs: created };
+    return { result: { duplicate: false, runs: created }, storedBytes };
   }
 
   private claimSync(request: ClaimRequest): RunRecord[] {
