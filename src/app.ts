@@ -19,6 +19,7 @@ import { Inbox } from './inbox/inbox.js';
 import { Matcher } from './matching/matcher.js';
 import type { Source } from './sources/source.js';
 import { createSources } from './sources/registry.js';
+import { DEFAULT_RECENT_MESSAGES } from './store/sqlite/recent-messages.js';
 import { openSqliteStore } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
 
@@ -73,7 +74,12 @@ export function createJobwire(options: JobwireOptions): Jobwire {
     reconnect: { initialMs: 500, maxMs: 30_000 },
   });
   const matcher = new Matcher(config.jobs);
-  const store = openSqliteStore({ path: path.join(options.dataDir, 'jobwire.db'), synchronous: config.store.synchronous });
+  const store = openSqliteStore({
+    path: path.join(options.dataDir, 'jobwire.db'),
+    synchronous: config.store.synchronous,
+    // Room for the whole backlog, which sources may overshoot by their prefetch (backlog.ts).
+    recentMessages: { ...DEFAULT_RECENT_MESSAGES, maxMessages: 2 * config.dispatcher.maxQueuedRuns },
+  });
   const dispatcher = new Dispatcher({
     store,
     jobs,

@@ -1,14 +1,18 @@
 /**
- * The messages accepted most recently, kept in memory so that the dispatcher, which asks for a
- * run's message when it starts the run, does not read back the row the inbox wrote a moment
- * earlier (a SELECT plus three JSON parses: ~7% of jobwire's CPU per message in a broker drain).
+ * Messages whose runs have not started yet, kept in memory so that the dispatcher, which asks for
+ * a run's message when it starts the run, does not read back the row the inbox wrote (a SELECT
+ * plus three JSON parses: ~7% of jobwire's CPU per message in a broker drain).
  *
- * Always correct, never stale: a message row is immutable once written, and a message enters the
- * cache only after its transaction committed. What is kept is what a read of the row returns
- * (rows.ts builds both), so a hit and a miss give equal results.
+ * Always correct, never stale: a message row is immutable once written, and a message enters
+ * only after its transaction committed. What is kept is what a read of the row returns (rows.ts
+ * builds both), so a hit and a miss give equal results; a miss just reads the row.
  *
- * Bounded twice — by count and by the bytes of the stored JSON — and evicted oldest first, which
- * is also the order the dispatcher starts runs in; a miss just reads the row.
+ * An entry leaves when it has been read once per run it was accepted with — the runs start in
+ * queue order, so what stays is what the queue still holds. When full (by count, or by the bytes
+ * of the stored JSON), the oldest entry goes: one whose runs were cancelled before they started,
+ * or were re-read by the API meanwhile, does not stay forever. Sized to hold the dispatcher's
+ * backlog, the queue fits: evicting the newest instead would not matter, evicting the oldest of
+ * a queue longer than the cache would make every read a miss.
  */
 import type { StoredMessage } from '../store.js';
 
@@ -17,41 +21,52 @@ export interface RecentMessagesLimits {
   readonly maxBytes: number;
 }
 
+export const DEFAULT_RECENT_MESSAGES: RecentMessagesLimits = { maxMessages: 20_000, maxBytes: 64 * 1024 * 1024 };
+
 interface Entry {
   readonly message: StoredMessage;
   readonly bytes: number;
+  /** Reads left before it leaves: one per run accepted with it. */
+  readsLeft: number;
 }
 
 export class RecentMessages {
   private readonly entries = new Map<string, Entry>();
   private bytes = 0;
 
-  constructor(private readonly limits: RecentMessagesLimits = { maxMessages: 10_000, maxBytes: 32 * 1024 * 1024 }) {}
-
-  get(source: string, id: string): StoredMessage | undefined {
-    return this.entries.get(key(source, id))?.message;
-  }
-
-  /** `bytes`: the size of its stored JSON, as an estimate of what it holds in memory. */
-  add(message: StoredMessage, bytes: number): void {
-    if (bytes > this.limits.maxBytes) return;
-    const name = key(message.source, message.id);
-    const previous = this.entries.get(name);
-    if (previous !== undefined) {
-      this.entries.delete(name);
-      this.bytes -= previous.bytes;
-    }
-    this.entries.set(name, { message, bytes });
-    this.bytes += bytes;
-    for (const [oldest, entry] of this.entries) {
-      if (this.entries.size <= this.limits.maxMessages && this.bytes <= this.limits.maxBytes) break;
-      this.entries.delete(oldest);
-      this.bytes -= entry.bytes;
-    }
-  }
+  constructor(private readonly limits: RecentMessagesLimits = DEFAULT_RECENT_MESSAGES) {}
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Counts as one of the reads the message was added for. */
+  take(source: string, id: string): StoredMessage | undefined {
+    const name = key(source, id);
+    const entry = this.entries.get(name);
+    if (entry === undefined) return undefined;
+    if (--entry.readsLeft <= 0) this.remove(name, entry);
+    return entry.message;
+  }
+
+  /** `bytes`: the size of its stored JSON, an estimate of what it holds; `reads`: its runs. */
+  add(message: StoredMessage, bytes: number, reads: number): void {
+    if (reads < 1 || bytes > this.limits.maxBytes || this.limits.maxMessages < 1) return;
+    const name = key(message.source, message.id);
+    const previous = this.entries.get(name);
+    if (previous !== undefined) this.remove(name, previous);
+    while (this.entries.size >= this.limits.maxMessages || this.bytes + bytes > this.limits.maxBytes) {
+      const oldest = this.entries.entries().next();
+      if (oldest.done === true) break;
+      this.remove(...oldest.value);
+    }
+    this.entries.set(name, { message, bytes, readsLeft: reads });
+    this.bytes += bytes;
+  }
+
+  private remove(name: string, entry: Entry): void {
+    this.entries.delete(name);
+    this.bytes -= entry.bytes;
   }
 }
 

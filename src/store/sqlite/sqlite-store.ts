@@ -42,7 +42,7 @@ import { migrate } from './migrations.js';
 import { acceptedMessage, bodyToJson, toRunLog, toRunRecord, toStoredMessage } from './rows.js';
 import { LIST_FILTERS, type ListParams } from './runs-sql.js';
 import { GroupCommit } from './group-commit.js';
-import { RecentMessages } from './recent-messages.js';
+import { DEFAULT_RECENT_MESSAGES, RecentMessages, type RecentMessagesLimits } from './recent-messages.js';
 import { OwnedRuns, claimedRecord, finishedRecord, runningRecord } from './owned-runs.js';
 import { prepareStatements, type Statements } from './statements.js';
 
@@ -53,6 +53,8 @@ export interface SqliteStoreOptions {
   readonly synchronous?: SynchronousMode;
   /** How long to wait for another process's write lock, in ms (default 5000). */
   readonly busyTimeoutMs?: number;
+  /** Messages kept in memory until their runs start (recent-messages.ts); hold the backlog. */
+  readonly recentMessages?: RecentMessagesLimits;
 }
 
 const ATTEMPT_END_STATUSES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'timed_out', 'cancelled']);
@@ -66,7 +68,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const db = openConnection({ path: options.path, synchronous, busyTimeoutMs: options.busyTimeoutMs ?? 5000 });
   try {
     migrate(db);
-    return new SqliteStore(db);
+    return new SqliteStore(db, options.recentMessages);
   } catch (error: unknown) {
     db.close();
     throw error;
@@ -80,10 +82,14 @@ export class SqliteStore implements Store {
   /** Runs claimed here and not finished yet: their next state is computed, not read back. */
   private readonly owned = new OwnedRuns();
   /** Messages just accepted, so starting their runs does not read them back (recent-messages.ts). */
-  private readonly recent = new RecentMessages();
+  private readonly recent: RecentMessages;
 
   /** Takes an open, migrated connection; use openSqliteStore. */
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    recentMessages: RecentMessagesLimits = DEFAULT_RECENT_MESSAGES,
+  ) {
+    this.recent = new RecentMessages(recentMessages);
     this.sql = prepareStatements(db);
     const claim = db.transaction(this.claimSync.bind(this));
     this.claimTx = (request) => claim.immediate(request);
@@ -104,12 +110,12 @@ export class SqliteStore implements Store {
       return accepted.result;
     });
     // Committed: from now on the dispatcher may ask for it to start the runs.
-    if (!result.duplicate) this.remember(message, matchedJobs, storedBytes);
+    if (!result.duplicate) this.remember(message, matchedJobs, storedBytes, result.runs.length);
     return result;
   }
 
   async getMessage(source: string, id: string): Promise<StoredMessage | undefined> {
-    const recent = this.recent.get(source, id);
+    const recent = this.recent.take(source, id);
     if (recent !== undefined) return recent;
     const row = this.sql.selectMessage.get({ source, id });
     return row === undefined ? undefined : toStoredMessage(row);
@@ -209,7 +215,8 @@ export class SqliteStore implements Store {
     if (this.db.open) this.db.close();
   }
 
-  private remember(message: Message, matchedJobs: readonly string[], storedBytes: number): void {
+  private remember(message: Message, matchedJobs: readonly string[], storedBytes: number, runs: number): void {
+    if (runs === 0) return;
     let stored: StoredMessage;
     try {
       stored = acceptedMessage(message, matchedJobs);
@@ -217,7 +224,7 @@ export class SqliteStore implements Store {
       // Attributes a read of the row would reject (toCloudEvent): not kept, so the read reports it.
       return;
     }
-    this.recent.add(stored, storedBytes);
+    this.recent.add(stored, storedBytes, runs);
   }
 
   /** The result, and the bytes of JSON the message row holds (the recent-messages budget counts them). */
