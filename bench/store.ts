@@ -8,6 +8,11 @@
  * and three UPDATEs by primary key, each its own commit, on a bare table with no index but its
  * key. The ratio says what the store's schema, indexes, JSON and checks cost on top.
  *
+ * A second figure runs the same life 100 runs at a time (each step for the batch in one event-loop
+ * turn, so one transaction per step, as group commit gives a broker drain) against the bare
+ * table doing the same steps in one transaction each: the store's cost per run when batched,
+ * which is what bounds the drain benchmarks.
+ *
  * Usage: node dist/bench/store.js [runs=5000]. Each measurement also stops after a time budget,
  * so the whole benchmark stays under ~10 s even on a slow disk. Figures are on the last line.
  */
@@ -54,6 +59,66 @@ async function storeRate(path: string, synchronous: SynchronousMode, maxRuns: nu
     return { runs: done, seconds, perSecond: done / seconds };
   } finally {
     await store.close();
+  }
+}
+
+/**
+ * The same life, `batch` runs at a time, as under a broker drain: each step is submitted for the
+ * whole batch in one event-loop turn, so group commit gives each step one transaction.
+ */
+async function batchedStoreRate(path: string, maxRuns: number, batch: number, budgetMs: number): Promise<Rate> {
+  const store = openSqliteStore({ path, synchronous: 'normal' });
+  try {
+    const started = performance.now();
+    let done = 0;
+    for (; done + batch <= maxRuns && performance.now() - started < budgetMs; done += batch) {
+      const ids = Array.from({ length: batch }, (_, i) => `r-${done + i}`);
+      await Promise.all(
+        ids.map((id, i) =>
+          store.acceptMessage(
+            { id: `m-${done + i}`, source: 'amqp', topic: 'bench', headers: { 'content-type': 'application/json' }, body: { n: done + i }, correlationId: id, receivedAt: T0 },
+            ['job'],
+            [{ id, job: 'job', priority: 0, maxAttempts: 1, executor: 'noop' }],
+          ),
+        ),
+      );
+      const claimed = await store.claimRuns({ now: T0, limit: batch, excludeJobs: [] });
+      if (claimed.length !== batch) throw new Error(`claimed ${claimed.length} runs, expected ${batch}`);
+      await Promise.all(ids.map((id) => store.markRunning(id, 'pid', T0)));
+      await Promise.all(ids.map((id) => store.finishAttempt(id, { status: 'succeeded', exitCode: 0, reason: null, finishedAt: T0, log: LOG })));
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return { runs: done, seconds, perSecond: done / seconds };
+  } finally {
+    await store.close();
+  }
+}
+
+/** The raw counterpart of batchedStoreRate: each step for the whole batch in one transaction. */
+function batchedRawRate(path: string, maxRuns: number, batch: number, budgetMs: number): Rate {
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec('CREATE TABLE runs (id TEXT PRIMARY KEY, status TEXT NOT NULL, at INTEGER NOT NULL)');
+    const insert = db.prepare<[string, number]>("INSERT INTO runs (id, status, at) VALUES (?, 'queued', ?)");
+    const update = db.prepare<[string, number, string]>('UPDATE runs SET status = ?, at = ? WHERE id = ?');
+    const step = db.transaction((ids: readonly string[], status: string | null) => {
+      for (const id of ids) {
+        if (status === null) insert.run(id, T0);
+        else update.run(status, T0, id);
+      }
+    });
+    const started = performance.now();
+    let done = 0;
+    for (; done + batch <= maxRuns && performance.now() - started < budgetMs; done += batch) {
+      const ids = Array.from({ length: batch }, (_, i) => `r-${done + i}`);
+      for (const status of [null, 'starting', 'running', 'succeeded']) step.immediate(ids, status);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return { runs: done, seconds, perSecond: done / seconds };
+  } finally {
+    db.close();
   }
 }
 
@@ -108,6 +173,12 @@ async function main(): Promise<void> {
     const store = await storeRate(join(dir, 'store.db'), 'normal', maxRuns, 3000);
     const raw = rawRate(join(dir, 'raw.db'), 'normal', maxRuns, 3000);
     const perRunUs = (1e6 / store.perSecond).toFixed(0);
+    const batched = await batchedStoreRate(join(dir, 'batched.db'), maxRuns * 4, 100, 3000);
+    const batchedRaw = batchedRawRate(join(dir, 'batched-raw.db'), maxRuns * 4, 100, 3000);
+    console.log(
+      `100 runs per turn (as under a broker drain): store ${format(batched)}, ${(1e6 / batched.perSecond).toFixed(1)} µs/run; ` +
+        `raw ${format(batchedRaw)}, ${(1e6 / batchedRaw.perSecond).toFixed(1)} µs/run; ratio ${(batched.perSecond / batchedRaw.perSecond).toFixed(2)}`,
+    );
     console.log(
       `store sqlite synchronous=normal: ${format(store)}, ${perRunUs} µs/run for accept+claim+running+finish; ` +
         `raw better-sqlite3 insert+3 updates: ${format(raw)}; ratio ${(store.perSecond / raw.perSecond).toFixed(2)}`,
