@@ -7,7 +7,20 @@
  * It respects a global concurrency limit and each job's own, and claims highest priority first,
  * then oldest. It never polls for new work: the inbox wakes it when runs are committed, a timer
  * wakes it when the earliest backed-off run becomes available, and a finished attempt wakes it
- * because capacity was freed. One pump runs at a time; wakes during a pump schedule one more.
+ * because capacity was freed.
+ *
+ * Store writes are group-committed (one transaction per event-loop turn, see the store), so each
+ * resolves a turn or more after it was asked for. The dispatcher keeps those waits off the path
+ * that holds a slot, or concurrency / (waits per run) would cap its throughput:
+ * - A slot (of the global limit and the job's) is held while the attempt executes: from its claim
+ *   to the end of its process. Recording the end (finishAttempt) happens after the slot went to
+ *   the next run; drain and cancel still wait for it, and a cancel or timeout that comes after
+ *   the end has nothing to stop and changes nothing.
+ * - markRunning is written while the attempt runs, not before watching it; the attempt's end is
+ *   written after it, so the store sees running → finished in order.
+ * - Claims may overlap: a claim reserves the slots it asks for until it returns, and a wake may
+ *   send another for the slots left. A job with a limit counts every reserved slot as possibly
+ *   its own, so overlapping claims never start more of its runs than it allows.
  *
  * Timeouts and cancellation are the dispatcher's: it asks the attempt to stop and records why.
  * At start-up it reconciles runs left `starting`/`running` by a crashed process: the executor
@@ -46,6 +59,10 @@ export interface DispatcherOptions {
 interface ActiveAttempt {
   readonly run: RunRecord;
   readonly job: CompiledJob | undefined;
+  /** True while it counts against the concurrency limits (until its execution ended). */
+  holdsSlot: boolean;
+  /** Its execution ended: nothing is left to stop, and how it ended is decided. */
+  ended?: boolean;
   attempt?: Attempt;
   /** Why the dispatcher asked the attempt to stop, if it did. */
   stopReason?: StopReason;
@@ -60,9 +77,14 @@ interface ActiveAttempt {
 const DETACHED = Symbol('detached');
 
 export class Dispatcher {
+  /** Every run this dispatcher is executing or still recording the end of. */
   private readonly active = new Map<string, ActiveAttempt>();
-  private readonly activePerJob = new Map<string, number>();
-  private pumping = false;
+  /** Slots held: attempts executing (see holdsSlot), in all and per job. */
+  private executing = 0;
+  private readonly executingPerJob = new Map<string, number>();
+  /** Slots reserved by claims not yet returned. */
+  private reservedByClaims = 0;
+  /** A wake found every slot reserved by claims in flight: pump again when one returns. */
   private pumpAgain = false;
   private wakeScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -78,8 +100,9 @@ export class Dispatcher {
     return this.state === 'running';
   }
 
+  /** Attempts executing now (holding a slot). */
   get activeCount(): number {
-    return this.active.size;
+    return this.executing;
   }
 
   /** Reconciles runs orphaned by a previous process, then starts dispatching. */
@@ -177,50 +200,50 @@ export class Dispatcher {
     return run;
   }
 
-  private async pump(): Promise<void> {
-    if (this.pumping) {
-      this.pumpAgain = true;
+  /** Sends one claim for the free slots, if any; see the design notes at the top. */
+  private pump(): void {
+    if (this.state !== 'running') return;
+    const { store, jobs, concurrency } = this.options;
+    const free = concurrency - this.executing - this.reservedByClaims;
+    if (free <= 0) {
+      if (this.reservedByClaims > 0) this.pumpAgain = true;
       return;
     }
-    this.pumping = true;
-    try {
-      do {
-        this.pumpAgain = false;
-        await this.claimAndLaunch();
-      } while (this.pumpAgain && this.state === 'running');
-    } catch (error) {
-      this.options.logger.error({ err: error }, 'dispatcher could not claim runs; trying again in 1s');
-      this.scheduleRetryWake(this.now() + 1000);
-    } finally {
-      this.pumping = false;
+    // A job at its limit is excluded; a job with some room left caps the claim so that it can
+    // never hand out more runs of it than it may still start — counting every slot reserved by
+    // claims in flight as possibly its own.
+    const excludeJobs: string[] = [];
+    let limit = free;
+    for (const job of jobs.values()) {
+      if (job.concurrency === undefined) continue;
+      const room = job.concurrency - (this.executingPerJob.get(job.name) ?? 0) - this.reservedByClaims;
+      if (room <= 0) excludeJobs.push(job.name);
+      else limit = Math.min(limit, room);
     }
-  }
-
-  private async claimAndLaunch(): Promise<void> {
-    const { store, jobs, concurrency } = this.options;
-    for (;;) {
-      const free = concurrency - this.active.size;
-      if (free <= 0 || this.state !== 'running') return;
-      // A job at its limit is excluded; a job with some room left caps the batch so that one
-      // claim can never hand out more runs of it than it may still start.
-      const excludeJobs: string[] = [];
-      let limit = free;
-      for (const job of jobs.values()) {
-        if (job.concurrency === undefined) continue;
-        const room = job.concurrency - (this.activePerJob.get(job.name) ?? 0);
-        if (room <= 0) excludeJobs.push(job.name);
-        else limit = Math.min(limit, room);
-      }
-      const now = this.now();
-      const claimed = await store.claimRuns({ now, limit, excludeJobs });
-      this.options.backlog.remove(claimed.length);
-      for (const run of claimed) this.launch(run);
-      if (claimed.length < limit) {
+    const now = this.now();
+    this.reservedByClaims += limit;
+    this.pumpAgain = false;
+    store.claimRuns({ now, limit, excludeJobs }).then(
+      async (claimed) => {
+        this.reservedByClaims -= limit;
+        this.options.backlog.remove(claimed.length);
+        for (const run of claimed) this.launch(run);
+        if (claimed.length === limit || this.pumpAgain) {
+          this.wake();
+          return;
+        }
         const next = await store.nextAvailableAt();
         if (next !== undefined && next > now) this.scheduleRetryWake(next);
-        return;
-      }
-    }
+      },
+      (error: unknown) => {
+        this.reservedByClaims -= limit;
+        this.options.logger.error({ err: error }, 'dispatcher could not claim runs; trying again in 1s');
+        this.scheduleRetryWake(this.now() + 1000);
+      },
+    ).catch((error: unknown) => {
+      this.options.logger.error({ err: error }, 'dispatcher could not schedule its next wake-up; trying again in 1s');
+      this.scheduleRetryWake(this.now() + 1000);
+    });
   }
 
   private scheduleRetryWake(at: number): void {
@@ -250,20 +273,29 @@ export class Dispatcher {
     const detached = new Promise<typeof DETACHED>((resolve) => {
       detach = () => resolve(DETACHED);
     });
-    const active: ActiveAttempt = { run, job: this.options.jobs.get(run.job), finished, detached, detach };
+    const active: ActiveAttempt = { run, job: this.options.jobs.get(run.job), holdsSlot: true, finished, detached, detach };
     this.active.set(run.id, active);
-    this.activePerJob.set(run.job, (this.activePerJob.get(run.job) ?? 0) + 1);
+    this.executing++;
+    this.executingPerJob.set(run.job, (this.executingPerJob.get(run.job) ?? 0) + 1);
     void body(active)
       .catch((error: unknown) => {
         this.options.logger.error({ err: error, runId: run.id, correlationId: run.correlationId }, 'run bookkeeping failed');
       })
       .finally(() => {
         if (active.timer !== undefined) clearTimeout(active.timer);
+        this.releaseSlot(active);
         this.active.delete(run.id);
-        this.activePerJob.set(run.job, (this.activePerJob.get(run.job) ?? 1) - 1);
         resolveFinished();
-        this.wake();
       });
+  }
+
+  /** The attempt no longer executes: its slot goes to the next run, even before its end is recorded. */
+  private releaseSlot(active: ActiveAttempt): void {
+    if (!active.holdsSlot) return;
+    active.holdsSlot = false;
+    this.executing--;
+    this.executingPerJob.set(active.run.job, (this.executingPerJob.get(active.run.job) ?? 1) - 1);
+    this.wake();
   }
 
   private launch(run: RunRecord): void {
@@ -296,26 +328,42 @@ export class Dispatcher {
       if (job.timeoutMs !== undefined) {
         active.timer = setTimeout(() => this.stopAttempt(active, 'timeout'), job.timeoutMs);
       }
-      const running = await this.options.store.markRunning(run.id, attempt.handle, startedAt);
-      log.info({ handle: attempt.handle, attempt: run.attempts }, 'run started');
-      this.options.onEvent?.({ type: 'run.started', run: running, at: startedAt });
+      // Recorded while the attempt runs (see the top); its end is recorded after this.
+      const recordedRunning = this.options.store.markRunning(run.id, attempt.handle, startedAt).then(
+        (running) => {
+          log.info({ handle: attempt.handle, attempt: run.attempts }, 'run started');
+          this.options.onEvent?.({ type: 'run.started', run: running, at: startedAt });
+        },
+        (error: unknown) => {
+          log.error({ err: error, handle: attempt.handle }, 'run started, but could not be recorded as running');
+        },
+      );
       if (this.state === 'draining' && executor.attemptsSurviveRestart === true) active.detach();
-      await this.settle(active, attempt);
+      await this.settle(active, attempt, recordedRunning);
     });
   }
 
-  /** Records the attempt's end, unless a shutdown left it running for the next jobwire. */
-  private async settle(active: ActiveAttempt, attempt: Attempt): Promise<void> {
+  /**
+   * Records the attempt's end, unless a shutdown left it running for the next jobwire. Either
+   * way only after `recordedRunning` (its start, being written; settled whatever the outcome).
+   */
+  private async settle(active: ActiveAttempt, attempt: Attempt, recordedRunning: Promise<void> = Promise.resolve()): Promise<void> {
     const outcome = await Promise.race([attempt.done, active.detached]);
     if (outcome === DETACHED) {
+      await recordedRunning;
       this.runLogger(active.run).info({ handle: attempt.handle }, 'run left running at shutdown; the next jobwire start adopts it');
       return;
     }
+    // A cancel or timeout from here on has nothing left to stop; the slot is free.
+    active.ended = true;
+    if (active.timer !== undefined) clearTimeout(active.timer);
+    this.releaseSlot(active);
+    await recordedRunning;
     await this.finish(active, outcome);
   }
 
   private stopAttempt(active: ActiveAttempt, reason: StopReason): void {
-    if (active.stopReason !== undefined) return;
+    if (active.stopReason !== undefined || active.ended === true) return;
     active.stopReason = reason;
     active.attempt?.stop(reason);
   }
