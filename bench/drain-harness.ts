@@ -100,8 +100,17 @@ function messageCounter(dbFile: string): { count(): number; close(): void } {
   };
 }
 
-/** jobwire drains `topic` (`count` messages); returns the seconds, as defined at the top. */
-async function jobwireDrain(broker: DrainBroker, topic: string, count: number, mode: DrainMode): Promise<number> {
+/**
+ * jobwire drains `topic` (`count` messages); returns the seconds, as defined at the top.
+ * `onRunFinished` (runs mode) is told how many runs have finished, after each one.
+ */
+export async function jobwireDrain(
+  broker: DrainBroker,
+  topic: string,
+  count: number,
+  mode: DrainMode,
+  onRunFinished?: (finished: number) => void,
+): Promise<number> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `jobwire-${broker.name}-bench-`));
   try {
     const configFile = path.join(dir, 'jobwire.yaml');
@@ -113,7 +122,9 @@ async function jobwireDrain(broker: DrainBroker, topic: string, count: number, m
       allFinished = resolve;
     });
     const onRunEvent = (event: RunEvent): void => {
-      if (event.type === 'run.finished' && ++finished === count) allFinished();
+      if (event.type !== 'run.finished') return;
+      onRunFinished?.(++finished);
+      if (finished === count) allFinished();
     };
     const dataDir = path.join(dir, 'data');
     const extraExecutors = [new NoopExecutor('noop')];

@@ -2,112 +2,14 @@
  * ActiveMQ (STOMP) drain benchmark, as defined in drain-harness.ts: jobwire draining N persistent
  * messages from a fresh queue (client-individual acks) until every run finished, vs the raw
  * @stomp/stompjs client (over @stomp/tcp-wrapper, one connection, client-individual acks, the
- * same prefetch) consuming and acking in the same run.
- *
- * STOMP gives a client no way to count a queue's unacked messages, so "every message acked" is
- * proved after jobwire stopped: a consumer then finds the queue empty (anything unacked would
- * have returned to it when jobwire's connection closed).
+ * same prefetch) consuming and acking in the same run. The broker side is stomp-broker.ts.
  *
  * Usage: node dist/bench/stomp-drain.js [messages=20000] [prefetch=100]
  * Needs ActiveMQ answering STOMP at JOBWIRE_BENCH_STOMP_URL (default stomp://127.0.0.1:61613;
  * `.ci/activemq.sh` installs it). The last line holds the figures.
  */
-import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
-import { Client, type IMessage } from '@stomp/stompjs';
-import { TCPWrapper } from '@stomp/tcp-wrapper';
-import { PAYLOAD_JSON, drainOptions, runDrainBench, type DrainBroker } from './drain-harness.js';
+import { drainOptions, runDrainBench } from './drain-harness.js';
+import { activeMqBroker } from './stomp-broker.js';
 
 const options = drainOptions(100);
-const url = new URL(process.env['JOBWIRE_BENCH_STOMP_URL'] ?? 'stomp://127.0.0.1:61613');
-
-interface RawConnection {
-  readonly client: Client;
-  /** A SEND-less round trip: the broker has processed every frame sent before it. */
-  roundTrip(): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** One raw stompjs connection, as any Node application would open it. */
-async function rawConnection(): Promise<RawConnection> {
-  const client = new Client({
-    webSocketFactory: () => new TCPWrapper(url.hostname, Number(url.port || 61613)),
-    connectHeaders: { host: url.hostname },
-    reconnectDelay: 0,
-    heartbeatIncoming: 0,
-    heartbeatOutgoing: 0,
-    debug: () => undefined,
-  });
-  await new Promise<void>((resolve, reject) => {
-    client.onConnect = () => resolve();
-    client.onStompError = (frame) => reject(new Error(`STOMP ERROR: ${frame.headers['message'] ?? ''}`));
-    client.onWebSocketClose = () => reject(new Error(`ActiveMQ does not answer STOMP at ${url.href} (run .ci/activemq.sh)`));
-    client.activate();
-  });
-  let receipts = 0;
-  return {
-    client,
-    roundTrip() {
-      const receipt = `bench-${++receipts}`;
-      const done = new Promise<void>((resolve) => client.watchForReceipt(receipt, () => resolve()));
-      const subscription = client.subscribe('/queue/jobwire-bench.probe', () => undefined, { receipt, ack: 'client-individual', 'activemq.prefetchSize': '1' });
-      return done.then(() => subscription.unsubscribe());
-    },
-    close: () => client.deactivate(),
-  };
-}
-
-const activeMq: DrainBroker = {
-  name: 'stomp',
-  rawLabel: 'raw stompjs consume+ack (client-individual)',
-  async preload(label, count) {
-    const destination = `/queue/jobwire-bench.${label}.${process.pid}.${randomBytes(3).toString('hex')}`;
-    const raw = await rawConnection();
-    for (let i = 0; i < count; i++) {
-      raw.client.publish({ destination, body: PAYLOAD_JSON, headers: { persistent: 'true', 'content-type': 'application/json' } });
-      // Let the socket drain now and then rather than buffering 20,000 frames at once.
-      if (i % 1000 === 999) await raw.roundTrip();
-    }
-    await raw.roundTrip();
-    await raw.close();
-    return destination;
-  },
-  async rawDrain(destination, count) {
-    const raw = await rawConnection();
-    const begin = performance.now();
-    await new Promise<void>((resolve) => {
-      let acked = 0;
-      raw.client.subscribe(
-        destination,
-        (message: IMessage) => {
-          message.ack();
-          if (++acked === count) resolve();
-        },
-        { ack: 'client-individual', 'activemq.prefetchSize': String(options.prefetch) },
-      );
-    });
-    await raw.roundTrip();
-    const seconds = (performance.now() - begin) / 1000;
-    await raw.close();
-    return seconds;
-  },
-  sourceSettings: () => `{ type: stomp, url: "${url.href}", prefetch: ${options.prefetch} }`,
-  allAcked: async () => true,
-  /** Messages still on the queue: a consumer that takes whatever arrives within a quiet second. */
-  async leftAfterStop(destination) {
-    const raw = await rawConnection();
-    let left = 0;
-    let last = Date.now();
-    raw.client.subscribe(destination, () => {
-      left++;
-      last = Date.now();
-    }, { ack: 'auto' });
-    while (Date.now() - last < 1000) await new Promise((resolve) => setTimeout(resolve, 50));
-    await raw.close();
-    return left;
-  },
-  // The drained queues are removed by the broker's inactive-destination GC (.ci/activemq.sh).
-  cleanup: async () => undefined,
-};
-
-await runDrainBench(activeMq, options);
+await runDrainBench(activeMqBroker(options.prefetch), options);

@@ -32,6 +32,7 @@ import { AmqpTopologyMismatchError, checkQueueTopics, declareQueue } from './amq
 import { DEFAULT_STOP_TIMEOUT_MS, boundedStop } from './bounded-stop.js';
 import { classifyDeliveryError } from './delivery-errors.js';
 import { normalizeMessage } from './normalize.js';
+import { unlessAborted } from './unless-aborted.js';
 import { reconnectDelayMs } from './reconnect.js';
 import type { DeliverFn, Source, SourceContext, SourceFactory, SourceStatus } from './source.js';
 
@@ -66,10 +67,9 @@ export class AmqpSource implements Source {
   private connecting: Promise<void> | undefined;
   /** The connection being set up (queues declared, consumers started), until it becomes the session. */
   private opening: ChannelModel | undefined;
+  /** Aborted when stop() begins: releases deliveries waiting for capacity. */
   private readonly stopping = new AbortController();
   private stopped: Promise<void> | undefined;
-  /** Resolves when stop() begins: releases deliveries waiting for capacity or a requeue pause. */
-  private readonly stopSignal: Promise<void>;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly reconnect: SourceContext['reconnect'];
 
@@ -85,7 +85,6 @@ export class AmqpSource implements Source {
     if (ignored.length > 0) this.logger.warn({ ignored }, `settings ${ignored.join(', ')} do not apply to an amqp source and are ignored`);
     const { reconnectInitialMs } = this.settings;
     this.reconnect = reconnectInitialMs === undefined ? context.reconnect : { initialMs: reconnectInitialMs, maxMs: Math.max(reconnectInitialMs, context.reconnect.maxMs) };
-    this.stopSignal = new Promise((resolve) => this.stopping.signal.addEventListener('abort', () => resolve(), { once: true }));
   }
 
   async start(topics: readonly string[], deliver: DeliverFn): Promise<void> {
@@ -263,7 +262,7 @@ export class AmqpSource implements Source {
       this.rejectMalformed(session, queue, delivery, correlationId, raw.id, errorMessage(error));
       return;
     }
-    await Promise.race([this.context.capacity.admit(), this.stopSignal]);
+    await unlessAborted(this.context.capacity.admit(), this.stopping.signal);
     // Stopping, or the channel is gone: leave it unacked, the broker redelivers it.
     if (this.stopping.signal.aborted || session.lost) return;
     try {

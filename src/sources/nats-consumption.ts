@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Capacity, DeliverFn } from './source.js';
+import { ABORTED, unlessAborted } from './unless-aborted.js';
 
 export interface ConsumptionContext {
   readonly source: string;
@@ -24,21 +25,19 @@ export interface Consumption {
   stop(): Promise<void>;
 }
 
-/** A one-way latch: `stopped` resolves once `stop()` was called. */
+/** A one-way latch: `stopped` resolves once `stop()` was called. Waits on it leave nothing behind (unless-aborted.ts). */
 export class StopLatch {
-  private release: () => void = () => undefined;
-  private flag = false;
+  private readonly controller = new AbortController();
   readonly stopped: Promise<void> = new Promise<void>((resolve) => {
-    this.release = resolve;
+    this.controller.signal.addEventListener('abort', () => resolve(), { once: true });
   });
 
   get isStopped(): boolean {
-    return this.flag;
+    return this.controller.signal.aborted;
   }
 
   stop(): void {
-    this.flag = true;
-    this.release();
+    this.controller.abort();
   }
 
   /** Waits `ms` or until stopped; true when the wait ran out, false when stopped. */
@@ -48,7 +47,7 @@ export class StopLatch {
       timer = setTimeout(() => resolve(true), ms);
     });
     try {
-      return await Promise.race([slept, this.stopped.then(() => false)]);
+      return (await unlessAborted(slept, this.controller.signal)) === true;
     } finally {
       clearTimeout(timer);
     }
@@ -56,7 +55,6 @@ export class StopLatch {
 
   /** Waits for capacity or stop; true when admitted. */
   async admit(capacity: Capacity): Promise<boolean> {
-    if (this.flag) return false;
-    return Promise.race([capacity.admit().then(() => !this.flag), this.stopped.then(() => false)]);
+    return (await unlessAborted(capacity.admit(), this.controller.signal)) !== ABORTED && !this.isStopped;
   }
 }

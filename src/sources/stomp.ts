@@ -36,6 +36,7 @@ import type { DeliverFn, Publisher, PublisherFactory, Source, SourceContext, Sou
 import { StompConnection, connectInTurn } from './stomp-connection.js';
 import { deadLetterHeaders, publishHeaders } from './stomp-headers.js';
 import { destinationOf, loadStompTls, parseStompSettings, type StompSettings } from './stomp-settings.js';
+import { ABORTED, unlessAborted } from './unless-aborted.js';
 
 export const createStompSource: SourceFactory = (definition: SourceDefinition, context: SourceContext) =>
   new StompSource(parseStompSettings(definition), context);
@@ -52,8 +53,8 @@ export class StompSource implements Source {
   private readonly inFlight = new Set<Promise<void>>();
   private stopping = false;
   private stopped: Promise<void> | undefined;
-  private readonly stopSignal: Promise<void>;
-  private signalStop!: () => void;
+  /** Aborted when stop() begins: releases deliveries waiting for capacity, and pauses. */
+  private readonly stopSignal = new AbortController();
 
   constructor(
     private readonly settings: StompSettings,
@@ -61,9 +62,6 @@ export class StompSource implements Source {
   ) {
     this.name = settings.source;
     this.log = context.logger.child({ source: settings.source, sourceType: 'stomp' });
-    this.stopSignal = new Promise((resolve) => {
-      this.signalStop = resolve;
-    });
   }
 
   /** Resolves once subscribed, or once the first round of connection attempts failed (it keeps trying). */
@@ -84,7 +82,7 @@ export class StompSource implements Source {
   stop(): Promise<void> {
     if (this.stopped !== undefined) return this.stopped;
     this.stopping = true;
-    this.signalStop();
+    this.stopSignal.abort();
     this.stopped = boundedStop(this.shutdown(), {
       timeoutMs: this.context.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
       logger: this.log,
@@ -122,7 +120,8 @@ export class StompSource implements Source {
         this.state = { state: 'connected', since: Date.now() };
         this.log.info({ url: connection.endpoint.display, topics }, 'STOMP source connected and subscribed');
         firstRound();
-        lastError = await Promise.race([connection.closed, this.stopSignal.then(() => 'stopping')]);
+        const ended = await unlessAborted(connection.closed, this.stopSignal.signal);
+        lastError = ended === ABORTED ? 'stopping' : ended;
         if (this.stopping) break;
         this.log.warn({ url: connection.endpoint.display, reason: lastError }, 'STOMP connection lost');
         // Deliveries still running finish (their ACKs cannot be sent: those messages come back
@@ -163,8 +162,8 @@ export class StompSource implements Source {
   private async handle(connection: StompConnection, topic: string, frame: IMessage, deliver: DeliverFn): Promise<void> {
     // Skipped messages stay unacknowledged: the broker has them back once this connection ends.
     if (this.stopping || !connection.isOpen) return;
-    const admitted = await Promise.race([this.context.capacity.admit().then(() => true), this.stopSignal.then(() => false)]);
-    if (!admitted || !connection.isOpen) return;
+    const admitted = await unlessAborted(this.context.capacity.admit(), this.stopSignal.signal);
+    if (admitted === ABORTED || !connection.isOpen) return;
     let message: Message | undefined;
     try {
       message = this.normalize(topic, frame);
@@ -226,7 +225,7 @@ export class StompSource implements Source {
 
   private async sleep(ms: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))), this.stopSignal]);
+    await unlessAborted(new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))), this.stopSignal.signal);
     clearTimeout(timer);
   }
 }
