@@ -123,7 +123,8 @@ export async function jobwireDrain(
     });
     const onRunEvent = (event: RunEvent): void => {
       if (event.type !== 'run.finished') return;
-      onRunFinished?.(++finished);
+      finished++;
+      onRunFinished?.(finished);
       if (finished === count) allFinished();
     };
     const dataDir = path.join(dir, 'data');

@@ -32,7 +32,7 @@ import { AmqpTopologyMismatchError, checkQueueTopics, declareQueue } from './amq
 import { DEFAULT_STOP_TIMEOUT_MS, boundedStop } from './bounded-stop.js';
 import { classifyDeliveryError } from './delivery-errors.js';
 import { normalizeMessage } from './normalize.js';
-import { unlessAborted } from './unless-aborted.js';
+import { stopController, unlessAborted } from './unless-aborted.js';
 import { reconnectDelayMs } from './reconnect.js';
 import type { DeliverFn, Source, SourceContext, SourceFactory, SourceStatus } from './source.js';
 
@@ -68,7 +68,7 @@ export class AmqpSource implements Source {
   /** The connection being set up (queues declared, consumers started), until it becomes the session. */
   private opening: ChannelModel | undefined;
   /** Aborted when stop() begins: releases deliveries waiting for capacity. */
-  private readonly stopping = new AbortController();
+  private readonly stopping = stopController();
   private stopped: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly reconnect: SourceContext['reconnect'];

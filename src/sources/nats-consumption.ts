@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Capacity, DeliverFn } from './source.js';
-import { ABORTED, unlessAborted } from './unless-aborted.js';
+import { ABORTED, stopController, unlessAborted } from './unless-aborted.js';
 
 export interface ConsumptionContext {
   readonly source: string;
@@ -27,7 +27,7 @@ export interface Consumption {
 
 /** A one-way latch: `stopped` resolves once `stop()` was called. Waits on it leave nothing behind (unless-aborted.ts). */
 export class StopLatch {
-  private readonly controller = new AbortController();
+  private readonly controller = stopController();
   readonly stopped: Promise<void> = new Promise<void>((resolve) => {
     this.controller.signal.addEventListener('abort', () => resolve(), { once: true });
   });

@@ -36,7 +36,7 @@ import type { DeliverFn, Publisher, PublisherFactory, Source, SourceContext, Sou
 import { StompConnection, connectInTurn } from './stomp-connection.js';
 import { deadLetterHeaders, publishHeaders } from './stomp-headers.js';
 import { destinationOf, loadStompTls, parseStompSettings, type StompSettings } from './stomp-settings.js';
-import { ABORTED, unlessAborted } from './unless-aborted.js';
+import { ABORTED, stopController, unlessAborted } from './unless-aborted.js';
 
 export const createStompSource: SourceFactory = (definition: SourceDefinition, context: SourceContext) =>
   new StompSource(parseStompSettings(definition), context);
@@ -54,7 +54,7 @@ export class StompSource implements Source {
   private stopping = false;
   private stopped: Promise<void> | undefined;
   /** Aborted when stop() begins: releases deliveries waiting for capacity, and pauses. */
-  private readonly stopSignal = new AbortController();
+  private readonly stopSignal = stopController();
 
   constructor(
     private readonly settings: StompSettings,

@@ -7,6 +7,8 @@
  * promise per message, ~300 bytes, which bench/amqp-memory.ts measured growing by 3 MB per
  * 10,000 messages. Here the abort listener is removed as soon as the wait is over.
  */
+import { setMaxListeners } from 'node:events';
+
 export const ABORTED: unique symbol = Symbol('aborted');
 
 export function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | typeof ABORTED> {
@@ -25,4 +27,15 @@ export function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Prom
       },
     );
   });
+}
+
+/**
+ * An AbortController for a source's stop, whose signal many waits may listen to at once: one per
+ * delivery waiting for capacity, up to the prefetch. Node warns past 10 listeners, a leak
+ * heuristic that does not apply here (each wait removes its listener when it is over).
+ */
+export function stopController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
