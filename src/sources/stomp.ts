@@ -51,10 +51,13 @@ export class StompSource implements Source {
   private loop: Promise<void> | undefined;
   /** Deliveries under way: at most `prefetch` per subscription, since the broker sends no more unacked. */
   private readonly inFlight = new Set<Promise<void>>();
-  private stopping = false;
   private stopped: Promise<void> | undefined;
   /** Aborted when stop() begins: releases deliveries waiting for capacity, and pauses. */
   private readonly stopSignal = stopController();
+
+  private get stopping(): boolean {
+    return this.stopSignal.signal.aborted;
+  }
 
   constructor(
     private readonly settings: StompSettings,
@@ -81,7 +84,6 @@ export class StompSource implements Source {
 
   stop(): Promise<void> {
     if (this.stopped !== undefined) return this.stopped;
-    this.stopping = true;
     this.stopSignal.abort();
     this.stopped = boundedStop(this.shutdown(), {
       timeoutMs: this.context.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,

@@ -4,7 +4,7 @@
  * Sources wait for dispatcher capacity once per message, for as long as they run, and must stop
  * waiting when they stop. `Promise.race([wait, stopped])` does that, but every race adds a
  * reaction to the long-lived `stopped` promise that stays until it settles: two closures and a
- * promise per message, ~300 bytes, which bench/amqp-memory.ts measured growing by 3 MB per
+ * promise per message, ~300 bytes, which bench/memory-drain.ts measured growing by 3 MB per
  * 10,000 messages. Here the abort listener is removed as soon as the wait is over.
  */
 import { setMaxListeners } from 'node:events';
