@@ -93,7 +93,8 @@ export function toStoredMessage(row: MessageRow): StoredMessage {
 /**
  * The StoredMessage a read of the row just written for `message` returns, built without reading
  * it: same keys, the body as stored (`undefined` becomes `null`; bodies are JSON values or text
- * by the Message contract), CloudEvent attributes reduced to the ones the row keeps.
+ * by the Message contract), CloudEvent attributes reduced to the ones the row keeps. Headers and
+ * job names are shared with the (readonly) inputs rather than copied: this runs per message.
  */
 export function acceptedMessage(message: Message, matchedJobs: readonly string[]): StoredMessage {
   const cloudEvent = message.cloudEvent === undefined ? undefined : toCloudEvent(message.cloudEvent);
@@ -101,12 +102,12 @@ export function acceptedMessage(message: Message, matchedJobs: readonly string[]
     id: message.id,
     source: message.source,
     topic: message.topic,
-    headers: { ...message.headers },
+    headers: message.headers,
     body: message.body ?? null,
     ...(cloudEvent === undefined ? {} : { cloudEvent }),
     correlationId: message.correlationId,
     receivedAt: message.receivedAt,
-    matchedJobs: [...matchedJobs],
+    matchedJobs,
   };
 }
 

@@ -57,6 +57,12 @@ export interface SqliteStoreOptions {
   readonly recentMessages?: RecentMessagesLimits;
 }
 
+/** A message's JSON columns, built once: the insert writes them, the recent-messages budget counts their bytes. */
+interface MessageJson {
+  readonly headers: string;
+  readonly body: string;
+}
+
 const ATTEMPT_END_STATUSES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'timed_out', 'cancelled']);
 const RETRYABLE_STATUSES: ReadonlySet<string> = new Set(['failed', 'timed_out']);
 
@@ -103,14 +109,10 @@ export class SqliteStore implements Store {
   }
 
   async acceptMessage(message: Message, matchedJobs: readonly string[], runs: readonly NewRun[]): Promise<AcceptResult> {
-    let storedBytes = 0;
-    const result = await this.group.submit(() => {
-      const accepted = this.acceptSync(message, matchedJobs, runs);
-      storedBytes = accepted.storedBytes;
-      return accepted.result;
-    });
+    const json: MessageJson = { headers: JSON.stringify(message.headers), body: serializeBody(message) };
+    const result = await this.group.submit(() => this.acceptSync(message, json, matchedJobs, runs));
     // Committed: from now on the dispatcher may ask for it to start the runs.
-    if (!result.duplicate) this.remember(message, matchedJobs, storedBytes, result.runs.length);
+    if (!result.duplicate) this.remember(message, matchedJobs, json.headers.length + json.body.length, result.runs.length);
     return result;
   }
 
@@ -227,25 +229,21 @@ export class SqliteStore implements Store {
     this.recent.add(stored, storedBytes, runs);
   }
 
-  /** The result, and the bytes of JSON the message row holds (the recent-messages budget counts them). */
-  private acceptSync(message: Message, matchedJobs: readonly string[], runs: readonly NewRun[]): { result: AcceptResult; storedBytes: number } {
-    const headers = JSON.stringify(message.headers);
-    const body = serializeBody(message);
+  private acceptSync(message: Message, json: MessageJson, matchedJobs: readonly string[], runs: readonly NewRun[]): AcceptResult {
     const inserted = this.sql.insertMessage.run({
       source: message.source,
       id: message.id,
       topic: message.topic,
-      headers,
-      body,
+      headers: json.headers,
+      body: json.body,
       cloudEvent: message.cloudEvent === undefined ? null : JSON.stringify(message.cloudEvent),
       correlationId: message.correlationId,
       receivedAt: message.receivedAt,
       matchedJobs: JSON.stringify(matchedJobs),
     });
-    const storedBytes = headers.length + body.length;
     if (inserted.changes === 0) {
       const original = this.sql.selectMessageRuns.all({ source: message.source, messageId: message.id });
-      return { result: { duplicate: true, runs: original.map(toRunRecord) }, storedBytes };
+      return { duplicate: true, runs: original.map(toRunRecord) };
     }
     const created = runs.map((run): RunRecord => {
       const params = {
@@ -283,7 +281,7 @@ export class SqliteStore implements Store {
         finishedAt: null,
       };
     });
-    return { result: { duplicate: false, runs: created }, storedBytes };
+    return { duplicate: false, runs: created };
   }
 
   private claimSync(request: ClaimRequest): RunRecord[] {
