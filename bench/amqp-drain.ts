@@ -8,13 +8,8 @@
  * Needs RabbitMQ at JOBWIRE_BENCH_AMQP_URL (default amqp://guest:guest@127.0.0.1:5672).
  * The last line holds the figures.
  */
-import { openRabbitBroker } from './amqp-broker.js';
+import { BROKERS, withBroker } from './brokers.js';
 import { drainOptions, runDrainBench } from './drain-harness.js';
 
-const options = drainOptions(100);
-const { broker, close } = await openRabbitBroker(options.prefetch);
-try {
-  await runDrainBench(broker, options);
-} finally {
-  await close();
-}
+const options = drainOptions(BROKERS.amqp.prefetch);
+await withBroker('amqp', options.prefetch, (broker) => runDrainBench(broker, options));

@@ -18,23 +18,15 @@
  */
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
-import { openRabbitBroker } from './amqp-broker.js';
-import { jobwireDrain, type DrainBroker } from './drain-harness.js';
-import { openJetStreamBroker } from './nats-broker.js';
-import { activeMqBroker } from './stomp-broker.js';
+import { BROKERS, isBrokerName, withBroker } from './brokers.js';
+import { jobwireDrain } from './drain-harness.js';
 
 const MAX_GROWTH_MB = 8;
-const BROKERS: Record<string, { readonly prefetch: number; open(prefetch: number): Promise<{ readonly broker: DrainBroker; close(): Promise<void> }> }> = {
-  amqp: { prefetch: 100, open: openRabbitBroker },
-  stomp: { prefetch: 100, open: async (prefetch) => ({ broker: activeMqBroker(prefetch), close: async () => undefined }) },
-  nats: { prefetch: 256, open: openJetStreamBroker },
-};
 
 const brokerName = process.argv[2] ?? '';
-const chosen = BROKERS[brokerName];
-if (chosen === undefined) throw new Error(`first argument: one of ${Object.keys(BROKERS).join(', ')}, not ${JSON.stringify(brokerName)}`);
+if (!isBrokerName(brokerName)) throw new Error(`first argument: one of ${Object.keys(BROKERS).join(', ')}, not ${JSON.stringify(brokerName)}`);
 const messages = Number(process.argv[3] ?? 100_000);
-const prefetch = Number(process.argv[4] ?? chosen.prefetch);
+const prefetch = Number(process.argv[4] ?? BROKERS[brokerName].prefetch);
 if (!Number.isSafeInteger(messages) || messages < 10) throw new Error(`messages must be an integer ≥ 10, not ${process.argv[3]}`);
 if (!Number.isSafeInteger(prefetch) || prefetch < 1) throw new Error(`prefetch must be a positive integer, not ${process.argv[4]}`);
 
@@ -50,8 +42,7 @@ interface Checkpoint {
   readonly rssMb: number;
 }
 
-const { broker, close } = await chosen.open(prefetch);
-try {
+await withBroker(brokerName, prefetch, async (broker) => {
   try {
     const queue = await broker.preload('memory', messages);
     collect();
@@ -79,6 +70,4 @@ try {
   } finally {
     await broker.cleanup();
   }
-} finally {
-  await close();
-}
+});

@@ -8,13 +8,8 @@
  * Needs NATS with JetStream at JOBWIRE_BENCH_NATS_URL (default nats://127.0.0.1:4222).
  * The last line holds the figures.
  */
+import { BROKERS, withBroker } from './brokers.js';
 import { drainOptions, runDrainBench } from './drain-harness.js';
-import { openJetStreamBroker } from './nats-broker.js';
 
-const options = drainOptions(256);
-const { broker, close } = await openJetStreamBroker(options.prefetch);
-try {
-  await runDrainBench(broker, options);
-} finally {
-  await close();
-}
+const options = drainOptions(BROKERS.nats.prefetch);
+await withBroker('nats', options.prefetch, (broker) => runDrainBench(broker, options));

@@ -8,8 +8,8 @@
  * Needs ActiveMQ answering STOMP at JOBWIRE_BENCH_STOMP_URL (default stomp://127.0.0.1:61613;
  * `.ci/activemq.sh` installs it). The last line holds the figures.
  */
+import { BROKERS, withBroker } from './brokers.js';
 import { drainOptions, runDrainBench } from './drain-harness.js';
-import { activeMqBroker } from './stomp-broker.js';
 
-const options = drainOptions(100);
-await runDrainBench(activeMqBroker(options.prefetch), options);
+const options = drainOptions(BROKERS.stomp.prefetch);
+await withBroker('stomp', options.prefetch, (broker) => runDrainBench(broker, options));
