@@ -59,7 +59,8 @@ export function createJobwire(options: JobwireOptions): Jobwire {
   const processEnv = options.processEnv ?? process.env;
   // Everything that can reject the config is built before the store is opened.
   // Started on first use (or by an executor's prepare), so a jobwire with only kubernetes executors never forks it.
-  const spawner = new SpawnerClient({ maxLogBytes: config.limits.maxLogBytes });
+  // Persistent (its socket in the data dir): runs outlive a crash of jobwire and are adopted.
+  const spawner = new SpawnerClient({ maxLogBytes: config.limits.maxLogBytes, stateDir: options.dataDir });
   const executors = createExecutors(config, { dataDir: options.dataDir, logger, spawner });
   for (const extra of options.extraExecutors ?? []) executors.set(extra.name, extra);
   const jobs = new Map(config.jobs.map((job) => [job.name, job]));
@@ -88,6 +89,7 @@ export function createJobwire(options: JobwireOptions): Jobwire {
     backlog,
     logger,
     processEnv,
+    onShutdown: config.dispatcher.onShutdown,
     ...(options.onRunEvent === undefined ? {} : { onEvent: options.onRunEvent }),
   });
   const inbox = new Inbox({ store, matcher, logger, onRunsQueued: (count) => dispatcher.enqueued(count) });
@@ -129,7 +131,7 @@ export function createJobwire(options: JobwireOptions): Jobwire {
       await api.close();
       await dispatcher.drain(graceMs);
       await Promise.all([...executors.values()].map((executor) => executor.close()));
-      await spawner.close();
+      await spawner.close({ leaveRunning: config.dispatcher.onShutdown === 'leave' });
       storeOpen = false;
       await store.close();
     },

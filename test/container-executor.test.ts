@@ -361,13 +361,13 @@ describe('container executor: recovery after a crash', () => {
     assert.match(recovered.kind === 'lost' ? recovered.reason : '', /no podman container of it was found/);
   });
 
-  it('removes a container that was created but never started, and reports the run lost', async () => {
+  it('removes a container that was created but never started, and reports the run not started', async () => {
     const runId = newId();
     const name = `jobwire-${runId}-1`;
     await podman(['create', '--name', name, '--label', `jobwire.dev/run-id=${runId}`, '--label', 'jobwire.dev/job=container-test', IMAGE, 'true']);
     const recovered = await executor().recover(runRecord(runId));
-    assert.equal(recovered.kind, 'lost');
-    assert.match(recovered.kind === 'lost' ? recovered.reason : '', /never ran/);
+    assert.equal(recovered.kind, 'not-started');
+    assert.match(recovered.kind === 'not-started' ? recovered.reason : '', /never ran/);
     await assertNothingLeft(runId);
   });
 });

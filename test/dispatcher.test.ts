@@ -58,6 +58,7 @@ function gatedStore(store: SqliteStore, gates: { claim: Gate; finish: Gate }): S
     },
     cancelQueued: (id, reason, now) => store.cancelQueued(id, reason, now),
     retryRun: (id, now) => store.retryRun(id, now),
+    requeueUnstarted: (id) => store.requeueUnstarted(id),
     activeRuns: () => store.activeRuns(),
     nextAvailableAt: () => store.nextAvailableAt(),
     getLogs: (runId) => store.getLogs(runId),

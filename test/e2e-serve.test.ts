@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { tempDir } from './support/harness.js';
 import { BIN, startServe } from './support/serve-process.js';
 import { isRunning } from './support/processes.js';
+import { eventually } from './support/eventually.js';
 
 async function post(url: string, body: unknown): Promise<any> {
   const response = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -46,50 +47,109 @@ describe('jobwire serve (the real binary)', () => {
     }
   });
 
-  it('after kill -9, kills the orphaned process group and retries or fails the run per its policy', async () => {
+  it('after kill -9, runs go on: still running ones are adopted (live log, timeout, cancel), ones that ended meanwhile keep their exit code and output', async () => {
     const dir = tempDir();
     const config = path.join(dir, 'jobwire.yaml');
+    const gate = path.join(dir, 'gate');
     const pids = path.join(dir, 'pids');
     writeFileSync(
       config,
       `jobs:
-  - name: once
-    on: [{ source: http, topic: once }]
+  - name: ticker
+    on: [{ source: http, topic: ticker }]
     env: { PIDS: { fromEnv: PIDS_FILE } }
-    script: echo $$ >> "$PIDS"; sleep 60
-  - name: again
-    on: [{ source: http, topic: again }]
-    retries: 1
-    script: |
-      [ "$JOBWIRE_ATTEMPT" -ge 2 ] && { echo second; exit 0; }
-      sleep 60
+    timeout: 5s
+    script: echo $$ >> "$PIDS"; while :; do echo tick; sleep 0.1; done
+  - name: cancelme
+    on: [{ source: http, topic: cancelme }]
+    script: while :; do sleep 0.1; done
+  - name: exit3
+    on: [{ source: http, topic: exit3 }]
+    env: { GATE: { fromEnv: GATE_FILE } }
+    script: echo before; while [ ! -e "$GATE" ]; do sleep 0.05; done; echo after; exit 3
 `,
     );
-    const env = { PIDS_FILE: pids };
+    const env = { PIDS_FILE: pids, GATE_FILE: gate };
     const first = await startServe(config, path.join(dir, 'data'), env);
-    const once = await post(first.url, { topic: 'once', body: {} });
-    const again = await post(first.url, { topic: 'again', body: {} });
-    await waitFor(first.url, once.runs[0].id, ['running']);
-    await waitFor(first.url, again.runs[0].id, ['running']);
+    const ticker = (await post(first.url, { topic: 'ticker', body: {} })).runs[0].id;
+    const cancelme = (await post(first.url, { topic: 'cancelme', body: {} })).runs[0].id;
+    const exit3 = (await post(first.url, { topic: 'exit3', body: {} })).runs[0].id;
+    const before = await waitFor(first.url, ticker, ['running']);
+    await waitFor(first.url, cancelme, ['running']);
+    await waitFor(first.url, exit3, ['running']);
     first.child.kill('SIGKILL');
     await first.exited;
-    const orphan = Number(readFileSync(pids, 'utf8').trim());
-    assert.equal(isRunning(orphan), true, 'the orphan should outlive a kill -9 of jobwire');
+    const pid = Number(readFileSync(pids, 'utf8').trim());
+    assert.equal(isRunning(pid), true, 'the run outlives a kill -9 of jobwire');
+    // Ends while no jobwire is there to see it.
+    writeFileSync(gate, '');
 
     const second = await startServe(config, path.join(dir, 'data'), env);
     try {
-      const failed = await waitFor(second.url, once.runs[0].id, ['failed']);
-      assert.match(failed.reason, /jobwire restarted while the process was running/);
-      assert.equal(failed.attempts, 1);
-      const retried = await waitFor(second.url, again.runs[0].id, ['succeeded']);
-      assert.equal(retried.attempts, 2);
-      assert.equal(isRunning(orphan), false, 'the orphaned process was not killed');
+      const ended = await waitFor(second.url, exit3, ['failed']);
+      assert.equal(ended.exitCode, 3);
+      assert.equal(ended.attempts, 1);
+      assert.equal(await logText(second.url, exit3), 'before\nafter\n');
+
+      const adopted = await waitFor(second.url, ticker, ['running']);
+      assert.equal(adopted.handle, before.handle, 'the same process, adopted');
+      assert.equal(adopted.attempts, 1);
+      const seen = (await logText(second.url, ticker)).length;
+      await eventually('the live log keeps growing', async () => (await logText(second.url, ticker)).length > seen || undefined);
+
+      const cancel = await fetch(`${second.url}/v1/runs/${cancelme}/cancel`, { method: 'POST' });
+      assert.ok(cancel.ok, `cancel answered ${cancel.status}`);
+      assert.equal((await waitFor(second.url, cancelme, ['cancelled'])).status, 'cancelled');
+
+      // The timeout counts from the run's real start, before the crash.
+      const timedOut = await waitFor(second.url, ticker, ['timed_out']);
+      assert.match(timedOut.reason, /timed out after 5s/);
+      const ranMs = Date.parse(timedOut.finishedAt) - Date.parse(timedOut.startedAt);
+      assert.ok(ranMs >= 5000 && ranMs < 7000, `timed out ${ranMs} ms after its start`);
+      assert.equal(isRunning(pid), false);
+    } finally {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    }
+  });
+
+  it('with dispatcher.onShutdown: leave, SIGTERM leaves a run running and the next start adopts it', async () => {
+    const dir = tempDir();
+    const config = path.join(dir, 'jobwire.yaml');
+    const gate = path.join(dir, 'gate');
+    writeFileSync(
+      config,
+      `dispatcher: { onShutdown: leave, shutdownGrace: 0s }
+jobs:
+  - name: gated
+    on: [{ source: http, topic: gated }]
+    env: { GATE: { fromEnv: GATE_FILE } }
+    script: echo waiting; while [ ! -e "$GATE" ]; do sleep 0.05; done; echo done
+`,
+    );
+    const env = { GATE_FILE: gate };
+    const first = await startServe(config, path.join(dir, 'data'), env);
+    const runId = (await post(first.url, { topic: 'gated', body: {} })).runs[0].id;
+    await waitFor(first.url, runId, ['running']);
+    first.child.kill('SIGTERM');
+    assert.equal(await first.exited, 0);
+    const second = await startServe(config, path.join(dir, 'data'), env);
+    try {
+      assert.equal((await waitFor(second.url, runId, ['running'])).attempts, 1);
+      writeFileSync(gate, '');
+      const run = await waitFor(second.url, runId, ['succeeded']);
+      assert.equal(run.attempts, 1);
+      assert.equal(await logText(second.url, runId), 'waiting\ndone\n');
     } finally {
       second.child.kill('SIGTERM');
       await second.exited;
     }
   });
 });
+
+async function logText(url: string, runId: string): Promise<string> {
+  return (await fetch(`${url}/v1/runs/${runId}/logs?format=text`)).text();
+}
 
 describe('jobwire validate and test', () => {
   it('validate exits 0 for the example config and 1 with FILE:LINE:COL errors', () => {

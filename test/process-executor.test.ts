@@ -316,7 +316,7 @@ describe('process executor: recovery after a crash', () => {
     const recovered = await executor().recover(runRecord(runId, `pid:${pid}`));
     assert.deepEqual(recovered, {
       kind: 'lost',
-      reason: `jobwire restarted while the process was running (pid ${pid}); the orphaned process group was killed`,
+      reason: `the process spawner that supervised the run is gone (pid ${pid} was still running and was killed)`,
     });
     assert.equal(await exited, 'SIGKILL');
   });
@@ -325,7 +325,7 @@ describe('process executor: recovery after a crash', () => {
     const { pid } = orphan(newId());
     await waitUntil(() => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sleep'), 'the process exec’d');
     const recovered = await executor().recover(runRecord(newId(), `pid:${pid}`));
-    assert.deepEqual(recovered, { kind: 'lost', reason: 'jobwire restarted while the run was in flight; its process is gone' });
+    assert.deepEqual(recovered, { kind: 'lost', reason: 'the process is gone and so is its supervisor (the machine restarted, or the spawner was killed)' });
     assert.ok(isRunning(pid));
     process.kill(pid, 'SIGKILL');
   });
@@ -335,5 +335,10 @@ describe('process executor: recovery after a crash', () => {
       const recovered = await executor().recover(runRecord(newId(), handle));
       assert.equal(recovered.kind, 'lost');
     }
+  });
+
+  it('reports a run that was claimed but never spawned as not started', async () => {
+    const recovered = await executor().recover(inFlightRun({ id: newId(), job: 'test', executor: 'local', handle: null, status: 'starting', startedAt: null }));
+    assert.equal(recovered.kind, 'not-started');
   });
 });

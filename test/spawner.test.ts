@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PermanentError } from '../src/core/errors.js';
+import { newId } from '../src/core/ids.js';
 import type { Executor } from '../src/executors/executor.js';
 import { createProcessExecutor } from '../src/executors/process.js';
 import { SpawnerClient } from '../src/executors/spawner/client.js';
@@ -14,6 +15,7 @@ import { SpawnerError } from '../src/executors/spawner/errors.js';
 import { encode, parseReply, ProtocolError, type Reply } from '../src/executors/spawner/protocol.js';
 import { isRunning } from './support/processes.js';
 import { testSpec } from './support/run-spec.js';
+import { inFlightRun } from './support/run-record.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'jobwire-spawner-'));
 const runsDir = path.join(root, 'runs');
@@ -139,7 +141,7 @@ describe('spawner: failures', { timeout: 30_000 }, () => {
       replies.push(...lines.map(parseReply));
     });
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
-    helper.stdin.write(encode({ type: 'spawn', id: 1, argv: ['sleep', '100'], cwd: root, env, maxLogBytes: 1024 }));
+    helper.stdin.write(encode({ type: 'spawn', id: 1, argv: ['sleep', '100'], cwd: root, env, maxLogBytes: 1024, record: null }));
     await waitUntil(() => replies.length > 0, 'the spawner answered');
     const reply = replies[0];
     assert.equal(reply?.type, 'spawned');
@@ -214,3 +216,115 @@ process.stdout.write(result.log.text);
     await waitUntil(() => !isRunning(helper), 'the spawner exits after jobwire');
   });
 });
+
+describe('spawner: attempts outlive the jobwire that started them', { timeout: 60_000 }, () => {
+  /** A process executor on its own persistent spawner, as one jobwire process has it. */
+  function jobwireSide(stateDir: string): { spawner: SpawnerClient; exec: Executor } {
+    const spawner = new SpawnerClient({ maxLogBytes: 1 << 16, stateDir });
+    const exec = createProcessExecutor({ name: 'local', runsDir: path.join(stateDir, 'runs'), maxLogBytes: 1 << 16, spawner, killGraceMs: 200 });
+    closers.push(async () => {
+      await exec.close();
+      await spawner.close();
+    });
+    return { spawner, exec };
+  }
+
+  /** Waits in the job until `gate` exists, so the test decides when the job ends. */
+  const gated = (gate: string, exitCode: number): string[] => [
+    'sh',
+    '-c',
+    `echo started; while [ ! -e "$1" ]; do sleep 0.02; done; echo finished; exit ${exitCode}`,
+    'job',
+    gate,
+  ];
+
+  it('a second jobwire adopts an attempt still running: live log, then its true exit code and output', async () => {
+    const stateDir = mkdtempSync(path.join(root, 'state-'));
+    const gate = path.join(stateDir, 'gate');
+    const first = jobwireSide(stateDir);
+    const spec = testSpec(gated(gate, 3));
+    const attempt = await first.exec.start(spec);
+    await waitUntil(() => existsSync(path.join(stateDir, 'spawner.sock')), 'the spawner listens');
+    const helper = first.spawner.helperPid;
+    attempt.leave?.();
+    await first.spawner.close({ leaveRunning: true });
+
+    const second = jobwireSide(stateDir);
+    const recovered = await second.exec.recover(inFlightRun({ id: spec.runId, job: 'test', executor: 'local', handle: attempt.handle }));
+    assert.equal(recovered.kind, 'adopted');
+    if (recovered.kind !== 'adopted') return;
+    assert.equal(second.spawner.helperPid, helper);
+    assert.equal(recovered.attempt.handle, attempt.handle);
+    await waitUntilAsync(async () => (await recovered.attempt.readLog()).text === 'started\n', 'the live log shows the output so far');
+    writeFileSync(gate, '');
+    const result = await recovered.attempt.done;
+    assert.equal(result.kind, 'exited');
+    assert.equal(result.kind === 'exited' ? result.exitCode : undefined, 3);
+    assert.equal(result.log.text, 'started\nfinished\n');
+    recovered.attempt.release?.();
+  });
+
+  it('an attempt that ended while no jobwire was attached is read back from its exit record', async () => {
+    const stateDir = mkdtempSync(path.join(root, 'state-'));
+    const gate = path.join(stateDir, 'gate');
+    const first = jobwireSide(stateDir);
+    const spec = testSpec(gated(gate, 3));
+    const attempt = await first.exec.start(spec);
+    const helper = first.spawner.helperPid;
+    assert.ok(helper !== undefined);
+    attempt.leave?.();
+    await first.spawner.close({ leaveRunning: true });
+    writeFileSync(gate, '');
+    const folder = path.join(stateDir, 'runs', `${spec.runId}-1`);
+    await waitUntil(() => existsSync(path.join(folder, 'exit.json')), 'the spawner recorded the end');
+    // With nothing left to supervise it leaves, and takes its socket with it.
+    await waitUntil(() => !isRunning(helper), 'the orphaned spawner exits');
+    assert.equal(existsSync(path.join(stateDir, 'spawner.sock')), false);
+
+    const second = jobwireSide(stateDir);
+    const recovered = await second.exec.recover(inFlightRun({ id: spec.runId, job: 'test', executor: 'local', handle: attempt.handle }));
+    assert.equal(recovered.kind, 'adopted');
+    if (recovered.kind !== 'adopted') return;
+    const result = await recovered.attempt.done;
+    assert.equal(result.kind === 'exited' ? result.exitCode : undefined, 3);
+    assert.equal(result.log.text, 'started\nfinished\n');
+    assert.ok(result.endedAt !== undefined && result.endedAt <= Date.now());
+    assert.equal(existsSync(folder), false, 'the folder goes once the end is taken');
+  });
+
+  it('a run claimed but never spawned is not started; attempts no run claims are killed or forgotten', async () => {
+    const stateDir = mkdtempSync(path.join(root, 'state-'));
+    const first = jobwireSide(stateDir);
+    const orphanSpec = testSpec(['sleep', '100']);
+    const orphan = await first.exec.start(orphanSpec);
+    const orphanPid = pidOf(orphan.handle);
+    orphan.leave?.();
+    await first.spawner.close({ leaveRunning: true });
+
+    const second = jobwireSide(stateDir);
+    const never = await second.exec.recover(inFlightRun({ id: newId(), job: 'test', executor: 'local', handle: null, status: 'starting', startedAt: null }));
+    assert.equal(never.kind, 'not-started');
+    await second.exec.recovered?.();
+    await waitUntil(() => !isRunning(orphanPid), 'the unclaimed attempt is killed');
+  });
+
+  it('refuses a second jobwire on the same data dir while one is attached', async () => {
+    const stateDir = mkdtempSync(path.join(root, 'state-'));
+    const first = jobwireSide(stateDir);
+    const attempt = await first.exec.start(testSpec(['true']));
+    await attempt.done;
+    attempt.release?.();
+    const second = jobwireSide(stateDir);
+    await assert.rejects(second.spawner.spawn({ argv: ['true'], cwd: root, env: {}, maxLogBytes: 1024 }), (error: unknown) =>
+      error instanceof SpawnerError && /another jobwire is attached/.test(error.message),
+    );
+  });
+});
+
+async function waitUntilAsync(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

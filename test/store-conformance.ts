@@ -529,6 +529,26 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
         assert.deepEqual(await store.getLogs('ghost'), []);
       });
 
+      it('requeues a claimed run that never started, its attempt uncounted and its place kept', async () => {
+        const first = await queued('unstarted-1', T0, { priority: 5 });
+        const second = await queued('unstarted-2', T0 + 1, { priority: 5 });
+        const [claimed] = await store.claimRuns({ now: T0 + 2, limit: 1, excludeJobs: [] });
+        assert.equal(claimed?.id, first.id);
+        assert.equal(claimed?.attempts, 1);
+        const requeued = await store.requeueUnstarted(first.id);
+        assert.equal(requeued.status, 'queued');
+        assert.equal(requeued.attempts, 0);
+        assert.equal(requeued.availableAt, T0);
+        assert.equal(requeued.handle, null);
+        assert.deepEqual((await store.claimRuns({ now: T0 + 3, limit: 2, excludeJobs: [] })).map((r) => [r.id, r.attempts]), [
+          [first.id, 1],
+          [second.id, 1],
+        ]);
+        await store.markRunning(first.id, 'pid:1', T0 + 4);
+        await rejectsWith(store.requeueUnstarted(first.id), ConflictError);
+        await rejectsWith(store.requeueUnstarted('ghost'), NotFoundError);
+      });
+
       it('reports active runs, the next wake-up and counts', async () => {
         assert.deepEqual(await store.activeRuns(), []);
         assert.equal(await store.nextAvailableAt(), undefined);

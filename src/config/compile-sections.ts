@@ -66,6 +66,7 @@ export function compileDispatcher(raw: RawConfig, ctx: CompileContext): Compiled
   return {
     concurrency: dispatcher?.concurrency ?? 16,
     shutdownGraceMs: parseDuration(dispatcher?.shutdownGrace ?? '30s'),
+    onShutdown: dispatcher?.onShutdown ?? 'wait',
     maxQueuedRuns: dispatcher?.maxQueuedRuns ?? 10_000,
   };
 }

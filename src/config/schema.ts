@@ -191,6 +191,9 @@ export const ConfigSchema = Type.Object(
         {
           concurrency: Type.Optional(Type.Integer({ minimum: 1, expect: 'a whole number ≥ 1' })),
           shutdownGrace: Type.Optional(Duration),
+          onShutdown: Type.Optional(
+            Type.Union([Type.Literal('wait'), Type.Literal('leave')], { expect: '"wait" or "leave"' }),
+          ),
           maxQueuedRuns: Type.Optional(Type.Integer({ minimum: 1, expect: 'a whole number ≥ 1' })),
         },
         { additionalProperties: false },

@@ -219,6 +219,12 @@ export interface CompiledConfig {
     readonly concurrency: number;
     /** How long SIGTERM waits for running attempts before stopping them. */
     readonly shutdownGraceMs: number;
+    /**
+     * Local attempts (process, container) still running when the grace is over: `wait` stops
+     * them (failed by the shutdown, retried at the next start), `leave` leaves them running for
+     * the next start to adopt.
+     */
+    readonly onShutdown: 'wait' | 'leave';
     /** Broker sources stop taking messages while this many runs wait: the broker keeps the rest. */
     readonly maxQueuedRuns: number;
   };

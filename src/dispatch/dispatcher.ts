@@ -23,9 +23,14 @@
  *   its own, so overlapping claims never start more of its runs than it allows.
  *
  * Timeouts and cancellation are the dispatcher's: it asks the attempt to stop and records why.
- * At start-up it reconciles runs left `starting`/`running` by a crashed process: the executor
- * either adopts the attempt (watches it to the end) or reports it lost, and the run is retried
- * if attempts remain, else marked failed.
+ *
+ * Recovery: at start-up it reconciles runs left `starting`/`running` by a previous process. The
+ * executor either adopts the attempt — still running (watched to its end, its timeout counted
+ * from its real start, cancel works) or ended while jobwire was down (its true end is recorded)
+ * — or says it never started (the run is queued again, the attempt uncounted), or reports it
+ * lost (the machine restarted): only then is the run retried if attempts remain, else failed.
+ * An attempt's end is released to its executor (attempt.release) only once it is committed, so
+ * a crash between the two loses nothing: the next start finds it again.
  */
 import type { Logger } from 'pino';
 import type { CompiledJob } from '../config/types.js';
@@ -54,6 +59,12 @@ export interface DispatcherOptions {
   /** High-resolution wall clock in ms; injectable for tests and benchmarks. */
   readonly now?: () => number;
   readonly onEvent?: (event: RunEvent) => void;
+  /**
+   * What a shutdown does with local attempts still running after the grace: `wait` stops them
+   * (their runs fail and are retried at the next start), `leave` leaves them running for the
+   * next start to adopt. Default `wait`.
+   */
+  readonly onShutdown?: 'wait' | 'leave';
 }
 
 interface ActiveAttempt {
@@ -174,9 +185,8 @@ export class Dispatcher {
     this.state = 'draining';
     this.clearRetryTimer();
     for (const active of this.active.values()) {
-      const executor = this.options.executors.get(active.run.executor);
       // Not yet started ones are detached by launch once their start is recorded.
-      if (active.attempt !== undefined && executor?.attemptsSurviveRestart === true) active.detach();
+      if (active.attempt !== undefined && this.leavesRunning(active.run.executor)) this.leave(active);
     }
     const all = () => Promise.all([...this.active.values()].map((active) => active.finished));
     let graceTimer: NodeJS.Timeout | undefined;
@@ -187,11 +197,22 @@ export class Dispatcher {
     clearTimeout(graceTimer);
     if (outcome === 'grace') {
       for (const active of this.active.values()) {
-        if (this.options.executors.get(active.run.executor)?.attemptsSurviveRestart !== true) this.stopAttempt(active, 'shutdown');
+        if (!this.leavesRunning(active.run.executor)) this.stopAttempt(active, 'shutdown');
       }
       await all();
     }
     this.state = 'stopped';
+  }
+
+  /** Whether a shutdown leaves this executor's attempts running for the next start. */
+  private leavesRunning(executorName: string): boolean {
+    const executor = this.options.executors.get(executorName);
+    return executor?.attemptsSurviveRestart === true || (this.options.onShutdown === 'leave' && executor?.canLeaveAttempts === true);
+  }
+
+  private leave(active: ActiveAttempt): void {
+    active.attempt?.leave?.();
+    active.detach();
   }
 
   private async mustGet(runId: string): Promise<RunRecord> {
@@ -338,7 +359,7 @@ export class Dispatcher {
           log.error({ err: error, handle: attempt.handle }, 'run started, but could not be recorded as running');
         },
       );
-      if (this.state === 'draining' && executor.attemptsSurviveRestart === true) active.detach();
+      if (this.state === 'draining' && this.leavesRunning(job.executor)) this.leave(active);
       await this.settle(active, attempt, recordedRunning);
     });
   }
@@ -371,7 +392,7 @@ export class Dispatcher {
   /** Records how the attempt ended and whether the run is retried. */
   private async finish(active: ActiveAttempt, result: AttemptResult): Promise<void> {
     const { run, job } = active;
-    const now = this.now();
+    const now = result.endedAt ?? this.now();
     const end = decideEnd(result, active.stopReason, job);
     const retryable =
       (end.status === 'failed' || end.status === 'timed_out') &&
@@ -392,6 +413,8 @@ export class Dispatcher {
       log: { attempt: run.attempts, ...result.log },
       ...(retryAt === undefined ? {} : { retryAt }),
     });
+    // Committed: what the executor kept so a restart could learn this end may go.
+    active.attempt?.release?.();
     const log = this.runLogger(run);
     if (record.status === 'queued') {
       this.options.backlog.add(1);
@@ -412,27 +435,58 @@ export class Dispatcher {
       const recovered = executor === undefined
         ? { kind: 'lost' as const, reason: `executor "${run.executor}" is no longer configured` }
         : await executor.recover(run).catch((error: unknown) => ({ kind: 'lost' as const, reason: `recovery failed: ${errorMessage(error)}` }));
-      if (recovered.kind === 'adopted') {
-        log.info({ handle: recovered.attempt.handle }, 'adopted a run left in flight by a previous process');
-        this.track(run, async (active) => {
-          active.attempt = recovered.attempt;
-          await this.settle(active, recovered.attempt);
-        });
-        continue;
+      switch (recovered.kind) {
+        case 'adopted':
+          log.info({ handle: recovered.attempt.handle, attempt: run.attempts }, 'adopted a run left in flight by a previous process');
+          this.adopt(run, recovered.attempt);
+          continue;
+        case 'not-started': {
+          await this.options.store.requeueUnstarted(run.id);
+          log.info({ reason: recovered.reason }, 'run claimed by a previous process never started; queued again');
+          continue;
+        }
+        case 'lost':
+          await this.settleLost(run, executor, recovered.reason);
+          continue;
       }
-      const job = this.options.jobs.get(run.job);
-      const retriesInRuntime = executor?.retriesInRuntime === true;
-      const retryAt = job !== undefined && !retriesInRuntime && run.attempts < run.maxAttempts ? this.now() : undefined;
-      const record = await this.options.store.finishAttempt(run.id, {
-        status: 'failed',
-        exitCode: null,
-        reason: recovered.reason,
-        finishedAt: this.now(),
-        log: null,
-        ...(retryAt === undefined ? {} : { retryAt }),
-      });
-      log.warn({ reason: recovered.reason, status: record.status }, record.status === 'queued' ? 'orphaned run retried' : 'orphaned run marked failed');
     }
+    await Promise.all([...this.options.executors.values()].map((executor) => executor.recovered?.()));
+  }
+
+  /** Watches an adopted attempt like one started here: timeout from its real start, cancel, live log. */
+  private adopt(run: RunRecord, attempt: Attempt): void {
+    this.track(run, async (active) => {
+      active.attempt = attempt;
+      const startedAt = run.startedAt ?? attempt.startedAt ?? this.now();
+      // Started, but the start was not recorded before the crash.
+      const recordedRunning =
+        run.status === 'starting'
+          ? this.options.store.markRunning(run.id, attempt.handle, startedAt).then(
+              () => undefined,
+              (error: unknown) => this.runLogger(run).error({ err: error, handle: attempt.handle }, 'adopted run could not be recorded as running'),
+            )
+          : Promise.resolve();
+      const timeoutMs = active.job?.timeoutMs;
+      if (timeoutMs !== undefined) {
+        active.timer = setTimeout(() => this.stopAttempt(active, 'timeout'), Math.max(0, startedAt + timeoutMs - this.now()));
+      }
+      await this.settle(active, attempt, recordedRunning);
+    });
+  }
+
+  private async settleLost(run: RunRecord, executor: Executor | undefined, reason: string): Promise<void> {
+    const job = this.options.jobs.get(run.job);
+    const retriesInRuntime = executor?.retriesInRuntime === true;
+    const retryAt = job !== undefined && !retriesInRuntime && run.attempts < run.maxAttempts ? this.now() : undefined;
+    const record = await this.options.store.finishAttempt(run.id, {
+      status: 'failed',
+      exitCode: null,
+      reason,
+      finishedAt: this.now(),
+      log: null,
+      ...(retryAt === undefined ? {} : { retryAt }),
+    });
+    this.runLogger(run).warn({ reason, status: record.status }, record.status === 'queued' ? 'orphaned run retried' : 'orphaned run marked failed');
   }
 
   private runLogger(run: RunRecord): Logger {

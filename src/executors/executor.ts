@@ -55,13 +55,18 @@ export interface CapturedLog {
   readonly totalBytes: number;
 }
 
-/** How an attempt ended, from the runtime's point of view. */
-export type AttemptResult =
+/**
+ * How an attempt ended, from the runtime's point of view. `endedAt` is set when the runtime
+ * knows when it ended (ms since the epoch) — it matters for an attempt that ended while no
+ * jobwire was watching; otherwise the dispatcher's clock at the report is the end.
+ */
+export type AttemptResult = (
   | { readonly kind: 'exited'; readonly exitCode: number; readonly log: CapturedLog }
   | { readonly kind: 'signaled'; readonly signal: string; readonly log: CapturedLog }
   /** Stopped on request (timeout, cancel, shutdown): the dispatcher knows which. */
   | { readonly kind: 'stopped'; readonly log: CapturedLog }
-  | { readonly kind: 'error'; readonly error: Error; readonly log: CapturedLog };
+  | { readonly kind: 'error'; readonly error: Error; readonly log: CapturedLog }
+) & { readonly endedAt?: number };
 
 export type StopReason = 'timeout' | 'cancel' | 'shutdown';
 
@@ -73,11 +78,27 @@ export interface Attempt {
   stop(reason: StopReason): void;
   /** Output captured so far (fresh, not a cached snapshot), for live log views. */
   readLog(): Promise<CapturedLog>;
+  /** When the attempt really started (ms since the epoch), if the runtime knows. */
+  readonly startedAt?: number;
+  /**
+   * The attempt's end is recorded in the store: the runtime may forget what it kept so a
+   * restarted jobwire could learn it (the spawner's record of the exit).
+   */
+  release?(): void;
+  /**
+   * jobwire shuts down and leaves this attempt running for the next start to adopt: stop
+   * watching it, and keep everything it needs (its folder, its process).
+   */
+  leave?(): void;
 }
 
 /** What an executor found of an attempt left in flight by a previous jobwire process. */
 export type RecoveredAttempt =
+  /** Still running, or ended while jobwire was down: `done` resolves with its true end. */
   | { readonly kind: 'adopted'; readonly attempt: Attempt }
+  /** It never started (claimed, not yet spawned): the run is queued again, this attempt uncounted. */
+  | { readonly kind: 'not-started'; readonly reason: string }
+  /** It started and its fate cannot be known (the machine restarted): retries apply. */
   | { readonly kind: 'lost'; readonly reason: string };
 
 /** An executor's own view of its health, shown as JSON by `GET /v1/executors`. */
@@ -98,6 +119,11 @@ export interface Executor {
    */
   readonly attemptsSurviveRestart?: boolean;
   /**
+   * True when attempts can be left running at a shutdown and adopted by the next start, if the
+   * user asks for it (`dispatcher.onShutdown: leave`); they always survive a crash of jobwire.
+   */
+  readonly canLeaveAttempts?: boolean;
+  /**
    * Starts an attempt; resolves once it is really running (the process spawned, the Job
    * created). Throws PermanentError when the spec cannot run at all, RetryableError when it may
    * work later.
@@ -109,5 +135,7 @@ export interface Executor {
   status?(): ExecutorStatus;
   /** Finds an attempt of `run` that a crashed jobwire left behind. */
   recover(run: RunRecord): Promise<RecoveredAttempt>;
+  /** Optional: every run was reconciled; what recovery found and no run claimed can go. */
+  recovered?(): Promise<void>;
   close(): Promise<void>;
 }

@@ -10,8 +10,17 @@
  * capture and exit wait happen in a small helper process, the spawner (spawner/main.ts), so that
  * forking never blocks jobwire's main thread. Stopping needs no round trip: jobwire signals the
  * run's process group itself.
+ *
+ * Crash safety: the spawner outlives jobwire (spawner/main.ts). After a restart `recover` asks it
+ * for the attempt by its folder name: still running → adopted (live log, stop, timeout as
+ * before); ended while jobwire was down → its true exit code and output, from the spawner's
+ * memory or the exit record it wrote to the attempt's folder. Neither, and the run was still
+ * `starting` → it never started. Only when the spawner itself is gone too (the machine
+ * restarted) is a started attempt lost.
  */
 import { readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { JobwireError, PermanentError, RetryableError, errorMessage } from '../core/errors.js';
 import type { RunRecord } from '../core/run.js';
 import type {
@@ -27,6 +36,7 @@ import { signalGroup } from './process-group.js';
 import { attemptFolder, prepareRunFolder, removeRunFolder } from './run-folder.js';
 import { SpawnerClient, type ChildEnd, type SpawnOptions, type SpawnedChild } from './spawner/client.js';
 import { ChildSpawnError, SpawnerError } from './spawner/errors.js';
+import { readExitRecord, type ExitRecord } from './spawner/exit-record.js';
 
 export interface ProcessExecutorOptions {
   readonly name: string;
@@ -42,7 +52,7 @@ export interface ProcessExecutorOptions {
   readonly killGraceMs?: number;
   /** Where the allow-listed variables are read from; defaults to jobwire's own environment. */
   readonly baseEnv?: NodeJS.ProcessEnv;
-  readonly logger?: { warn(obj: object, msg: string): void };
+  readonly logger?: { warn(obj: object, msg: string): void; info?(obj: object, msg: string): void };
 }
 
 /** Variables a job needs to behave like a normal program; nothing that could be a secret. */
@@ -68,6 +78,8 @@ class ProcessExecutor implements Executor {
   readonly #live = new Set<ProcessAttempt>();
   readonly #spawner: SpawnerClient;
   readonly #ownsSpawner: boolean;
+  /** Attempt folders that recovery handed to a run; the rest with an exit record are leftovers. */
+  readonly #claimedFolders = new Set<string>();
   #closed = false;
 
   constructor(options: ProcessExecutorOptions) {
@@ -75,6 +87,10 @@ class ProcessExecutor implements Executor {
     this.#options = options;
     this.#ownsSpawner = options.spawner === undefined;
     this.#spawner = options.spawner ?? new SpawnerClient({ maxLogBytes: options.maxLogBytes });
+  }
+
+  get canLeaveAttempts(): boolean {
+    return this.#spawner.persistent;
   }
 
   async start(spec: RunSpec): Promise<Attempt> {
@@ -86,13 +102,14 @@ class ProcessExecutor implements Executor {
         JOBWIRE_MESSAGE: messagePath,
         JOBWIRE_WORKDIR: cwd,
       });
-      const child = await spawnChild(this.#spawner, { argv: spec.argv, cwd, env, maxLogBytes: this.#options.maxLogBytes });
-      const attempt = new ProcessAttempt(child, {
-        killGraceMs: this.#options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
-        cleanup: () => this.#removeFolder(runDir, spec.runId),
+      const child = await spawnChild(this.#spawner, {
+        argv: spec.argv,
+        cwd,
+        env,
+        maxLogBytes: this.#options.maxLogBytes,
+        attempt: { key: path.basename(runDir), dir: runDir },
       });
-      this.#live.add(attempt);
-      void attempt.done.then(() => this.#live.delete(attempt));
+      const attempt = this.#track(child, runDir, spec.runId);
       // close() ran while this start was preparing: the shutdown applies to it as well.
       if (this.#closed) attempt.stop('shutdown');
       return attempt;
@@ -104,21 +121,60 @@ class ProcessExecutor implements Executor {
   }
 
   async recover(run: RunRecord): Promise<RecoveredAttempt> {
+    if (run.attempts === 0) return { kind: 'not-started', reason: 'jobwire restarted before the run was started' };
+    const runDir = attemptFolder(this.#options.runsDir, run.id, run.attempts);
+    const key = path.basename(runDir);
+    const adopted = await this.#spawner.adopt(key);
+    if (adopted !== undefined) {
+      this.#claimedFolders.add(key);
+      return { kind: 'adopted', attempt: this.#track(adopted, runDir, run.id) };
+    }
+    const record = await readExitRecord(runDir).catch((error: unknown) => {
+      this.#options.logger?.warn({ err: error, runId: run.id, dir: runDir }, 'the exit record of an attempt is unreadable; the attempt counts as lost');
+      return undefined;
+    });
+    if (record !== undefined && record.key === key) {
+      this.#claimedFolders.add(key);
+      return { kind: 'adopted', attempt: this.#track(new RecordedChild(record), runDir, run.id) };
+    }
     const pid = parseHandle(run.handle);
     let killed = false;
     if (pid !== undefined && isAlive(pid) && environHas(pid, `JOBWIRE_RUN_ID=${run.id}`)) {
+      // Its spawner is gone (it would have listed it), so nothing can report its end any more.
       // The orphan was spawned detached, so its pid is also its process group id.
       killed = signalGroup(pid, 'SIGKILL');
     }
-    if (run.attempts > 0) {
-      await this.#removeFolder(attemptFolder(this.#options.runsDir, run.id, run.attempts), run.id);
+    await this.#removeFolder(runDir, run.id);
+    if (killed) {
+      return { kind: 'lost', reason: `the process spawner that supervised the run is gone (pid ${pid} was still running and was killed)` };
     }
-    return killed
-      ? {
-          kind: 'lost',
-          reason: `jobwire restarted while the process was running (pid ${pid}); the orphaned process group was killed`,
-        }
-      : { kind: 'lost', reason: 'jobwire restarted while the run was in flight; its process is gone' };
+    if (run.status === 'starting') return { kind: 'not-started', reason: 'jobwire restarted before the process was started' };
+    return { kind: 'lost', reason: 'the process is gone and so is its supervisor (the machine restarted, or the spawner was killed)' };
+  }
+
+  async recovered(): Promise<void> {
+    await this.#spawner.releaseUnclaimed();
+    // Exit records of attempts whose end the store had already recorded (a crash came between
+    // recording it and removing the folder).
+    const names = await readdir(this.#options.runsDir).catch(() => [] as string[]);
+    for (const name of names) {
+      if (this.#claimedFolders.has(name)) continue;
+      const dir = path.join(path.resolve(this.#options.runsDir), name);
+      const record = await readExitRecord(dir).catch(() => undefined);
+      if (record !== undefined) await this.#removeFolder(dir, name);
+    }
+    this.#claimedFolders.clear();
+  }
+
+  #track(child: SpawnedChild, runDir: string, runId: string): ProcessAttempt {
+    const attempt = new ProcessAttempt(child, {
+      killGraceMs: this.#options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
+      cleanup: () => this.#removeFolder(runDir, runId),
+      untrack: () => this.#live.delete(attempt),
+    });
+    this.#live.add(attempt);
+    void attempt.done.then(() => this.#live.delete(attempt));
+    return attempt;
   }
 
   prepare(): void {
@@ -146,6 +202,8 @@ interface AttemptOptions {
   readonly killGraceMs: number;
   /** Removes the per-run folder; runs before `done` resolves so callers see a clean disk. */
   readonly cleanup: () => Promise<void>;
+  /** The executor stops counting it as its own (it was left running at shutdown). */
+  readonly untrack: () => void;
 }
 
 /**
@@ -156,10 +214,12 @@ interface AttemptOptions {
  */
 class ProcessAttempt implements Attempt {
   readonly handle: string;
+  readonly startedAt: number;
   readonly done: Promise<AttemptResult>;
   readonly #child: SpawnedChild;
   readonly #pid: number;
   readonly #options: AttemptOptions;
+  #left = false;
   #stopRequested = false;
   #finished = false;
   #graceTimer: NodeJS.Timeout | undefined;
@@ -169,6 +229,7 @@ class ProcessAttempt implements Attempt {
     this.#child = child;
     this.#pid = child.pid;
     this.handle = `pid:${child.pid}`;
+    this.startedAt = child.startedAt;
     this.#options = options;
     this.done = child.ended.then((end) => this.#finish(end));
   }
@@ -176,6 +237,15 @@ class ProcessAttempt implements Attempt {
   /** Asks the spawner for the output so far. */
   readLog(): Promise<CapturedLog> {
     return this.#child.readLog();
+  }
+
+  release(): void {
+    this.#child.release();
+  }
+
+  leave(): void {
+    this.#left = true;
+    this.#options.untrack();
   }
 
   stop(_reason: StopReason): void {
@@ -199,8 +269,9 @@ class ProcessAttempt implements Attempt {
     // The spawner already killed what the run left in its group (or, if the spawner died, the
     // client killed the whole group): nothing of this run is left to signal.
     const result = this.#result(end);
-    await this.#options.cleanup();
-    return result;
+    // Left running: its folder is its working directory, and the next jobwire's to remove.
+    if (!this.#left) await this.#options.cleanup();
+    return end.kind === 'exited' ? { ...result, endedAt: end.endedAt } : result;
   }
 
   #result(end: ChildEnd): AttemptResult {
@@ -211,6 +282,35 @@ class ProcessAttempt implements Attempt {
     if (end.code !== null) return { kind: 'exited', exitCode: end.code, log };
     if (end.signal !== null) return { kind: 'signaled', signal: end.signal, log };
     return { kind: 'error', error: new JobwireError('process ended without an exit status'), log };
+  }
+}
+
+/** An attempt that ended while no jobwire was attached, as its exit record tells it. */
+class RecordedChild implements SpawnedChild {
+  readonly pid: number;
+  readonly startedAt: number;
+  readonly ended: Promise<ChildEnd>;
+  readonly #log: CapturedLog;
+
+  constructor(record: ExitRecord) {
+    const { end } = record;
+    this.pid = record.pid;
+    this.startedAt = record.startedAt;
+    this.#log = end.log;
+    const error = end.error === null ? undefined : Object.assign(new Error(end.error.message), { code: end.error.code });
+    this.ended = Promise.resolve({ kind: 'exited', code: end.code, signal: end.signal, error, log: end.log, endedAt: end.endedAt });
+  }
+
+  readLog(): Promise<CapturedLog> {
+    return Promise.resolve(this.#log);
+  }
+
+  releasePipes(): void {
+    // It ended long ago: nothing holds its pipes.
+  }
+
+  release(): void {
+    // The record lives in the attempt's folder, which cleanup removes.
   }
 }
 

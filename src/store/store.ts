@@ -88,6 +88,11 @@ export interface Store {
   cancelQueued(id: string, reason: string, now: number): Promise<RunRecord | undefined>;
   /** A final run goes back to `queued`, with one more attempt allowed. Throws ConflictError if not final. */
   retryRun(id: string, now: number): Promise<RunRecord>;
+  /**
+   * `starting` → `queued` with the attempt uncounted: it never started (found at start-up).
+   * Throws NotFoundError for an unknown run, ConflictError when it is not `starting`.
+   */
+  requeueUnstarted(id: string): Promise<RunRecord>;
   /** Runs in `starting` or `running`: at start-up these were orphaned by a crash. */
   activeRuns(): Promise<RunRecord[]>;
   /** Earliest `availableAt` among queued runs, for the dispatcher's next wake-up. */

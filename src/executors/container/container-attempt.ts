@@ -24,6 +24,8 @@ export interface ContainerAttemptOptions {
   readonly stopGraceSeconds: number;
   /** Removes the run's folder and env file; runs before `done` resolves. */
   readonly cleanup: () => Promise<void>;
+  /** The executor stops counting it as its own (left running at shutdown). */
+  readonly untrack?: () => void;
   readonly logger: Logger;
   /** What runs, for messages: `sh in image busybox` (unknown for an adopted container). */
   readonly command?: string;
@@ -51,6 +53,8 @@ export class ContainerAttempt implements Attempt {
   #reading: Promise<CapturedLog> | undefined;
   #stopRequested = false;
   #finished = false;
+  /** Left running at shutdown: the next jobwire adopts the container; nothing here touches it. */
+  #left = false;
 
   constructor(options: ContainerAttemptOptions) {
     this.#options = options;
@@ -64,6 +68,11 @@ export class ContainerAttempt implements Attempt {
       this.#reading = undefined;
     });
     return this.#reading;
+  }
+
+  leave(): void {
+    this.#left = true;
+    this.#options.untrack?.();
   }
 
   stop(_reason: StopReason): void {
@@ -90,6 +99,8 @@ export class ContainerAttempt implements Attempt {
 
   async #watch(): Promise<AttemptResult> {
     const exit = await this.#waitForExit();
+    // Its `wait` ended with the channel to the engine; the container runs on for the next jobwire.
+    if (this.#left) return { kind: 'stopped', log: this.#log };
     // A live read may be in flight; the read after the exit is the complete one.
     await this.#reading?.catch(() => undefined);
     await this.#readLogNow();
@@ -142,6 +153,7 @@ export class ContainerAttempt implements Attempt {
         lastProblem = errorMessage(error);
       }
       const delay = WAIT_RETRY_DELAYS_MS[attempt];
+      if (this.#left) return { kind: 'unknown', reason: 'left running at shutdown' };
       if (delay === undefined) {
         return { kind: 'unknown', reason: `cannot read the exit code of container ${containerName}: ${lastProblem}` };
       }

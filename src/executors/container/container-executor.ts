@@ -63,6 +63,8 @@ export function createContainerExecutor(options: ContainerExecutorOptions): Exec
 
 class ContainerExecutor implements Executor {
   readonly type = 'container';
+  /** Containers run detached: a shutdown may leave them (`dispatcher.onShutdown: leave`). */
+  readonly canLeaveAttempts = true;
   readonly name: string;
   readonly #options: ContainerExecutorOptions;
   readonly #spawner: SpawnerClient;
@@ -122,6 +124,7 @@ class ContainerExecutor implements Executor {
         maxLogBytes: this.#options.maxLogBytes,
         stopGraceSeconds: this.#stopGraceSeconds(),
         cleanup,
+        untrack: () => this.#live.delete(attempt),
         logger: this.#options.logger.child({ runId: spec.runId, correlationId: spec.correlationId, container: plan.containerName }),
         command: `${spec.argv[0] ?? "the image's default command"} in image ${spec.image ?? ''}`,
       });
@@ -148,12 +151,14 @@ class ContainerExecutor implements Executor {
     const state = expected === undefined ? undefined : found.get(expected);
     if (expected === undefined || state === undefined) {
       await cleanup();
-      return { kind: 'lost', reason: `jobwire restarted while the run was in flight and no ${engine.name} container of it was found (never started, or removed outside jobwire)` };
+      if (run.status === 'starting') return { kind: 'not-started', reason: `jobwire restarted before the ${engine.name} container of the run was created` };
+      return { kind: 'lost', reason: `jobwire restarted while the run was in flight and no ${engine.name} container of it was found (removed outside jobwire)` };
     }
     if (state === 'created' || state === 'configured' || state === 'initialized') {
+      // Created, never started: nothing of the job ran, so this was not an attempt.
       await this.#forceRemove(engine, expected);
       await cleanup();
-      return { kind: 'lost', reason: `jobwire restarted while container ${expected} was being started; it never ran and was removed` };
+      return { kind: 'not-started', reason: `jobwire restarted while container ${expected} was being started; it never ran and was removed` };
     }
     const attempt = new ContainerAttempt({
       cli: engine.cli,
@@ -161,6 +166,7 @@ class ContainerExecutor implements Executor {
       maxLogBytes: this.#options.maxLogBytes,
       stopGraceSeconds: this.#stopGraceSeconds(),
       cleanup,
+      untrack: () => this.#live.delete(attempt),
       logger: this.#options.logger.child({ runId: run.id, correlationId: run.correlationId, container: expected }),
     });
     this.#track(attempt);

@@ -173,6 +173,8 @@ class KubernetesJobExecutor implements KubernetesExecutor {
     }
     if (found === undefined) {
       const what = handle === undefined ? `of run ${run.id} (in ${namespaces.join(', ')})` : `${handle.namespace}/${handle.name}`;
+      // Claimed, and no Job was created for it: creates are idempotent, so none means none.
+      if (run.status === 'starting') return { kind: 'not-started', reason: `jobwire restarted before Kubernetes Job ${what} was created` };
       return { kind: 'lost', reason: `Kubernetes Job ${what} no longer exists` };
     }
     const attempt = this.#attempt(run.id, found.attempt, found.namespace, found.name);

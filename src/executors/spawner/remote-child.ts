@@ -14,12 +14,16 @@ export type ChildEnd =
       /** An 'error' the child emitted after it had started. */
       readonly error: Error | undefined;
       readonly log: CapturedLog;
+      /** When the spawner saw the end, ms since the epoch. */
+      readonly endedAt: number;
     }
   /** The spawner died: exit status and the rest of the log are unknowable. */
   | { readonly kind: 'lost'; readonly error: SpawnerError; readonly log: CapturedLog };
 
 export interface SpawnedChild {
   readonly pid: number;
+  /** When the process exec'd, by the spawner's clock (ms since the epoch). */
+  readonly startedAt: number;
   /** Resolves once the spawner reports the end (exit and pipes closed), or is lost. */
   readonly ended: Promise<ChildEnd>;
   /**
@@ -29,6 +33,8 @@ export interface SpawnedChild {
   readLog(): Promise<CapturedLog>;
   /** Stop waiting for the pipes: end as soon as the leader has exited. */
   releasePipes(): void;
+  /** Its end is recorded durably (in the store): the spawner may forget it. */
+  release(): void;
 }
 
 const EMPTY_LOG: CapturedLog = { text: '', droppedBytes: 0, totalBytes: 0 };
@@ -36,6 +42,7 @@ const EMPTY_LOG: CapturedLog = { text: '', droppedBytes: 0, totalBytes: 0 };
 export class RemoteChild implements SpawnedChild {
   readonly id: number;
   readonly pid: number;
+  readonly startedAt: number;
   readonly ended: Promise<ChildEnd>;
   readonly #send: (request: Request) => void;
   #resolve!: (end: ChildEnd) => void;
@@ -43,10 +50,12 @@ export class RemoteChild implements SpawnedChild {
   #peekInFlight = false;
   #waiters: ((log: CapturedLog) => void)[] = [];
   #ended = false;
+  #released = false;
 
-  constructor(id: number, pid: number, send: (request: Request) => void) {
+  constructor(id: number, pid: number, startedAt: number, send: (request: Request) => void) {
     this.id = id;
     this.pid = pid;
+    this.startedAt = startedAt;
     this.#send = send;
     this.ended = new Promise((resolve) => (this.#resolve = resolve));
   }
@@ -69,6 +78,12 @@ export class RemoteChild implements SpawnedChild {
     if (!this.#ended) this.#send({ type: 'release-pipes', id: this.id });
   }
 
+  release(): void {
+    if (this.#released || !this.#ended) return;
+    this.#released = true;
+    this.#send({ type: 'forget', id: this.id });
+  }
+
   /** A `peeked` reply arrived. */
   peeked(log: CapturedLog): void {
     this.#peekInFlight = false;
@@ -78,7 +93,7 @@ export class RemoteChild implements SpawnedChild {
 
   exited(reply: ExitedReply): void {
     const error = reply.error === null ? undefined : Object.assign(new Error(reply.error.message), { code: reply.error.code });
-    this.#end({ kind: 'exited', code: reply.code, signal: reply.signal, error, log: reply.log });
+    this.#end({ kind: 'exited', code: reply.code, signal: reply.signal, error, log: reply.log, endedAt: reply.endedAt });
   }
 
   /** The spawner is gone; the last snapshot is all of the log there will ever be. */

@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { BoundedLog } from '../log-capture.js';
 import { signalGroup } from '../process-group.js';
-import type { ExitedReply, SpawnErrorReply, SpawnRequest, SpawnedReply } from './protocol.js';
+import type { AttachedChild, AttemptRecord, ExitedReply, SpawnErrorReply, SpawnRequest, SpawnedReply } from './protocol.js';
 
 export interface SupervisedChildEvents {
   readonly onSpawned: (reply: SpawnedReply) => void;
@@ -18,6 +18,11 @@ export interface SupervisedChildEvents {
 }
 
 export class SupervisedChild {
+  /** Set for an attempt (it outlives its jobwire); null for a helper call. */
+  readonly record: AttemptRecord | null;
+  /** Its end, once seen; kept for an attempt until jobwire says `forget`. */
+  end: ExitedReply | undefined;
+  startedAt = 0;
   readonly #id: number;
   readonly #child: ChildProcess;
   readonly #log: BoundedLog;
@@ -31,6 +36,7 @@ export class SupervisedChild {
   /** Spawns at once; throws (Node's own error) when spawn() refuses synchronously. */
   constructor(request: SpawnRequest, events: SupervisedChildEvents) {
     this.#id = request.id;
+    this.record = request.record;
     this.#events = events;
     this.#log = new BoundedLog(request.maxLogBytes);
     const [command, ...args] = request.argv;
@@ -53,7 +59,8 @@ export class SupervisedChild {
         this.#error ??= { code: error.code ?? null, message: error.message };
       });
       this.#pid = child.pid ?? 0;
-      events.onSpawned({ type: 'spawned', id: this.#id, pid: this.#pid });
+      this.startedAt = Date.now();
+      events.onSpawned({ type: 'spawned', id: this.#id, pid: this.#pid, startedAt: this.startedAt });
     });
     const onData = (chunk: Buffer): void => this.#log.write(chunk);
     child.stdout?.on('data', onData);
@@ -63,6 +70,25 @@ export class SupervisedChild {
       if (this.#pipesReleased) this.#finish();
     });
     child.on('close', () => this.#finish());
+  }
+
+  /** False until the child exec'd or failed to: an attach waits for that (see main.ts). */
+  get settled(): boolean {
+    return this.#pid !== 0 || this.#finished;
+  }
+
+  get pid(): number {
+    return this.#pid;
+  }
+
+  /** How a jobwire that attaches sees this attempt. */
+  attached(): AttachedChild {
+    return { id: this.#id, key: this.record?.key ?? '', pid: this.#pid, startedAt: this.startedAt, end: this.end ?? null };
+  }
+
+  /** Kills what is left of the child's group (a helper call whose jobwire went away). */
+  kill(): void {
+    if (this.#pid > 1) signalGroup(this.#pid, 'SIGKILL');
   }
 
   snapshot(): ExitedReply['log'] {
@@ -86,13 +112,15 @@ export class SupervisedChild {
     // ESRCH — so the signal cannot reach a stranger that reused the pid.
     if (this.#pid > 1) signalGroup(this.#pid, 'SIGKILL');
     const exit = this.#exit;
-    this.#events.onExited({
+    this.end = {
       type: 'exited',
       id: this.#id,
       code: exit?.code ?? null,
       signal: exit?.signal ?? null,
       error: this.#error,
       log: this.#log.snapshot(),
-    });
+      endedAt: Date.now(),
+    };
+    this.#events.onExited(this.end);
   }
 }

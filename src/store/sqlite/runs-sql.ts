@@ -156,6 +156,16 @@ export const RETRY_RUN = `
   WHERE id = @id AND status IN ('succeeded', 'failed', 'timed_out', 'cancelled')
   RETURNING ${RUN_COLUMNS}`;
 
+/**
+ * A claimed run whose attempt never started (jobwire died between the claim and the spawn) goes
+ * back to the queue as it was: the attempt is not counted, and its place in the claim order
+ * (priority, seq, available_at) is unchanged.
+ */
+export const REQUEUE_UNSTARTED = `
+  UPDATE runs SET status = 'queued', attempts = attempts - 1, handle = NULL, started_at = NULL
+  WHERE id = @id AND status = 'starting' AND attempts > 0
+  RETURNING ${RUN_COLUMNS}`;
+
 export const ACTIVE_RUNS = `
   SELECT ${RUN_COLUMNS} FROM runs WHERE status IN ('starting', 'running') ORDER BY seq`;
 

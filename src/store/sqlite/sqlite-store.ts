@@ -195,6 +195,13 @@ export class SqliteStore implements Store {
     return toRunRecord(row);
   }
 
+  async requeueUnstarted(id: string): Promise<RunRecord> {
+    this.owned.delete(id);
+    const row = this.sql.requeueUnstarted.get({ id });
+    if (row === undefined) throw this.refusal(id, 'requeue', 'starting');
+    return toRunRecord(row);
+  }
+
   async activeRuns(): Promise<RunRecord[]> {
     return this.sql.activeRuns.all().map(toRunRecord);
   }

@@ -20,6 +20,7 @@ import {
   LIST_COMBINATIONS,
   MARK_RUNNING,
   NEXT_AVAILABLE_AT,
+  REQUEUE_UNSTARTED,
   RETRY_RUN,
   SELECT_MESSAGE_RUNS,
   SELECT_RUN,
@@ -52,6 +53,7 @@ export interface Statements {
   readonly finishAttempt: Database.Statement<FinishParams, never>;
   readonly cancelQueued: Database.Statement<CancelParams, RunRow>;
   readonly retryRun: Database.Statement<RetryParams, RunRow>;
+  readonly requeueUnstarted: Database.Statement<RunIdParams, RunRow>;
   readonly activeRuns: Database.Statement<[], RunRow>;
   readonly nextAvailableAt: Database.Statement<[], { next: number | null }>;
   readonly stats: Database.Statement<[], { queued: number; active: number }>;
@@ -77,6 +79,7 @@ export function prepareStatements(db: Database.Database): Statements {
     finishAttempt: db.prepare<FinishParams, never>(FINISH_ATTEMPT),
     cancelQueued: db.prepare<CancelParams, RunRow>(CANCEL_QUEUED),
     retryRun: db.prepare<RetryParams, RunRow>(RETRY_RUN),
+    requeueUnstarted: db.prepare<RunIdParams, RunRow>(REQUEUE_UNSTARTED),
     activeRuns: db.prepare<[], RunRow>(ACTIVE_RUNS),
     nextAvailableAt: db.prepare<[], { next: number | null }>(NEXT_AVAILABLE_AT),
     stats: db.prepare<[], { queued: number; active: number }>(STATS),
