@@ -289,7 +289,9 @@ describe('spawner: attempts outlive the jobwire that started them', { timeout: 6
     assert.equal(result.kind === 'exited' ? result.exitCode : undefined, 3);
     assert.equal(result.log.text, 'started\nfinished\n');
     assert.ok(result.endedAt !== undefined && result.endedAt <= Date.now());
-    assert.equal(existsSync(folder), false, 'the folder goes once the end is taken');
+    assert.equal(existsSync(path.join(folder, 'exit.json')), true, 'the record stays until the end is recorded');
+    recovered.attempt.release?.();
+    await waitUntil(() => !existsSync(folder), 'the folder goes once the end is recorded');
   });
 
   it('a run claimed but never spawned is not started; attempts no run claims are killed or forgotten', async () => {

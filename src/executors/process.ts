@@ -135,7 +135,8 @@ class ProcessExecutor implements Executor {
     });
     if (record !== undefined && record.key === key) {
       this.#claimedFolders.add(key);
-      return { kind: 'adopted', attempt: this.#track(new RecordedChild(record), runDir, run.id) };
+      // The record is this end's only copy until the store has it: the folder goes at release.
+      return { kind: 'adopted', attempt: this.#track(new RecordedChild(record), runDir, run.id, { keepFolderUntilRelease: true }) };
     }
     const pid = parseHandle(run.handle);
     let killed = false;
@@ -166,9 +167,10 @@ class ProcessExecutor implements Executor {
     this.#claimedFolders.clear();
   }
 
-  #track(child: SpawnedChild, runDir: string, runId: string): ProcessAttempt {
+  #track(child: SpawnedChild, runDir: string, runId: string, options: { keepFolderUntilRelease?: boolean } = {}): ProcessAttempt {
     const attempt = new ProcessAttempt(child, {
       killGraceMs: this.#options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
+      keepFolderUntilRelease: options.keepFolderUntilRelease === true,
       cleanup: () => this.#removeFolder(runDir, runId),
       untrack: () => this.#live.delete(attempt),
     });
@@ -202,6 +204,8 @@ interface AttemptOptions {
   readonly killGraceMs: number;
   /** Removes the per-run folder; runs before `done` resolves so callers see a clean disk. */
   readonly cleanup: () => Promise<void>;
+  /** The folder holds the end's exit record: it is removed at release (committed), not before. */
+  readonly keepFolderUntilRelease: boolean;
   /** The executor stops counting it as its own (it was left running at shutdown). */
   readonly untrack: () => void;
 }
@@ -241,6 +245,7 @@ class ProcessAttempt implements Attempt {
 
   release(): void {
     this.#child.release();
+    if (this.#options.keepFolderUntilRelease) void this.#options.cleanup();
   }
 
   leave(): void {
@@ -270,7 +275,7 @@ class ProcessAttempt implements Attempt {
     // client killed the whole group): nothing of this run is left to signal.
     const result = this.#result(end);
     // Left running: its folder is its working directory, and the next jobwire's to remove.
-    if (!this.#left) await this.#options.cleanup();
+    if (!this.#left && !this.#options.keepFolderUntilRelease) await this.#options.cleanup();
     return end.kind === 'exited' ? { ...result, endedAt: end.endedAt } : result;
   }
 

@@ -71,6 +71,8 @@ class Spawner {
   /** Attaches waiting until every spawn asked for has started or failed. */
   #waitingAttach: (() => void) | undefined;
   #nextId = 1;
+  /** Leaving (nothing left to supervise): no jobwire may attach, or it would start runs here. */
+  #exiting = false;
 
   constructor(socketPath: string | undefined) {
     this.#socketPath = socketPath;
@@ -137,6 +139,13 @@ class Spawner {
   }
 
   #attach(request: AttachRequest, writer: LineWriter, become: () => Controller): void {
+    if (this.#exiting) {
+      // Our socket file is gone already: runs started here would be invisible to the next
+      // jobwire. Closing unanswered makes this one start a fresh spawner instead.
+      writer.flush();
+      become().close();
+      return;
+    }
     if (this.#controller !== undefined) {
       writer.write(encode({ type: 'busy', id: request.id, pid: process.pid }));
       return;
@@ -266,10 +275,13 @@ class Spawner {
   /** Orphaned with no attempt left running: everything is on disk, so there is no reason to stay. */
   #exitIfDone(): void {
     if (this.#controller !== undefined || this.#children.size > 0) return;
+    this.#exiting = true;
     const server = this.#server;
     if (server === undefined) process.exit(0);
-    // close() removes the socket file, so the next jobwire starts a fresh spawner.
-    server.close(() => process.exit(0));
+    // close() removes the socket file, so the next jobwire starts a fresh spawner. A connection
+    // accepted a moment ago is refused its attach (see #attach); we do not wait for it.
+    server.close();
+    process.exit(0);
   }
 
   /** A malformed line on the channel: a bug on jobwire's side. The channel is dropped, the runs kept. */
