@@ -26,7 +26,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
 
   program
     .command('serve')
-    .description('start the API, the sources and the dispatcher; SIGTERM drains gracefully')
+    .description('start the API, the sources and the dispatcher; SIGTERM drains gracefully (dispatcher.onShutdown), runs outlive a crash and are adopted at the next start')
     .requiredOption('-c, --config <file>', 'config file (YAML)')
     .option('-p, --port <port>', 'HTTP port', '8080')
     .option('--host <host>', 'HTTP address to bind', '127.0.0.1')
