@@ -37,6 +37,7 @@ import { createJobwire, type Jobwire } from '../src/app.js';
 import { loadConfig } from '../src/config/load.js';
 import type { KubernetesExecutorSettings } from '../src/config/types.js';
 import { newId } from '../src/core/ids.js';
+import { DEFAULT_MAX_OUTPUT_BYTES } from '../src/core/run.js';
 import type { RunEvent } from '../src/dispatch/dispatcher.js';
 import { buildRunManifests, ownerReferenceTo } from '../src/executors/kubernetes/manifests.js';
 import { createLogger } from '../src/log.js';
@@ -152,6 +153,7 @@ async function rawCreates(kubeconfigPath: string, count: number): Promise<number
     secretEnv: [],
     runtime: {},
     retryLimit: 0,
+    maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES,
   };
   const runs = Array.from({ length: count }, () => buildRunManifests({ ...spec, runId: newId() }, settings(kubeconfigPath), []));
   let next = 0;

@@ -90,6 +90,7 @@ export function createJobwire(options: JobwireOptions): Jobwire {
     logger,
     processEnv,
     onShutdown: config.dispatcher.onShutdown,
+    maxOutputBytes: config.limits.maxOutputBytes,
     ...(options.onRunEvent === undefined ? {} : { onEvent: options.onRunEvent }),
   });
   const inbox = new Inbox({ store, matcher, logger, onRunsQueued: (count) => dispatcher.enqueued(count) });

@@ -15,6 +15,7 @@ import { compileConfig, loadConfig } from '../src/config/load.js';
 import type { KubernetesExecutorSettings } from '../src/config/types.js';
 import { PermanentError } from '../src/core/errors.js';
 import { newId } from '../src/core/ids.js';
+import { DEFAULT_MAX_OUTPUT_BYTES } from '../src/core/run.js';
 import type { Message } from '../src/core/message.js';
 import { buildCronJob, cronSchedules } from '../src/executors/kubernetes/cronjob.js';
 import { literal } from '../src/executors/kubernetes/pod-template.js';
@@ -72,7 +73,7 @@ describe('kubernetes manifests', () => {
         ];
         assert.ok(triggering.length > 0, `${name}: job ${job.name} has no example message (examples/**/*-message.json) nor schedule`);
         for (const message of triggering) {
-          const runSpec = buildRunSpec(job, message, { runId: newId(), attempt: 1 }, {});
+          const runSpec = buildRunSpec(job, message, { runId: newId(), attempt: 1, maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES }, {});
           const { job: k8sJob, configMap, namespace } = buildRunManifests(runSpec, settings, files);
           validateManifest(configMap);
           validateManifest(k8sJob, [configMap]);
@@ -185,7 +186,7 @@ describe('kubernetes manifests', () => {
         correlationId: payload,
         receivedAt: Date.now(),
       };
-      const runSpec = buildRunSpec(job, message, { runId: newId(), attempt: 1 }, {});
+      const runSpec = buildRunSpec(job, message, { runId: newId(), attempt: 1, maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES }, {});
       const { job: k8sJob, configMap } = buildRunManifests(runSpec, settings, []);
       validateManifest(k8sJob, [configMap]);
       const env = envOf(k8sJob);

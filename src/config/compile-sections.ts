@@ -73,12 +73,12 @@ export function compileDispatcher(raw: RawConfig, ctx: CompileContext): Compiled
 
 export function compileLimits(raw: RawConfig, ctx: CompileContext): CompiledConfig['limits'] {
   const limits = ctx.shape.intact(['limits']) ? raw.limits : undefined;
-  const size = (key: 'maxMessageSize' | 'maxLogSize'): number => {
-    const bytes = parseSize(limits?.[key] ?? '1MiB');
+  const size = (key: 'maxMessageSize' | 'maxLogSize' | 'maxOutputSize', fallback = '1MiB'): number => {
+    const bytes = parseSize(limits?.[key] ?? fallback);
     if (bytes < 1) ctx.report(['limits', key], `"${key}" must be at least 1 byte`);
     return bytes;
   };
-  return { maxMessageBytes: size('maxMessageSize'), maxLogBytes: size('maxLogSize') };
+  return { maxMessageBytes: size('maxMessageSize'), maxLogBytes: size('maxLogSize'), maxOutputBytes: size('maxOutputSize', '64KiB') };
 }
 
 export function compileStore(raw: RawConfig, ctx: CompileContext): CompiledConfig['store'] {

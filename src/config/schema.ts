@@ -201,7 +201,7 @@ export const ConfigSchema = Type.Object(
     ),
     limits: Type.Optional(
       Type.Object(
-        { maxMessageSize: Type.Optional(Size), maxLogSize: Type.Optional(Size) },
+        { maxMessageSize: Type.Optional(Size), maxLogSize: Type.Optional(Size), maxOutputSize: Type.Optional(Size) },
         { additionalProperties: false },
       ),
     ),

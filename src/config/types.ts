@@ -233,6 +233,8 @@ export interface CompiledConfig {
     readonly maxMessageBytes: number;
     /** Captured output kept per attempt (head + tail). */
     readonly maxLogBytes: number;
+    /** Largest `$JOBWIRE_OUTPUT` JSON object taken from a run (default 64 KiB). */
+    readonly maxOutputBytes: number;
   };
   readonly store: {
     /** `normal` survives a jobwire crash; `full` also survives power loss (slower). */

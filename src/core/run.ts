@@ -55,6 +55,29 @@ export interface RunRecord {
   readonly finishedAt: number | null;
 }
 
+/**
+ * What an attempt wrote to the file named by `$JOBWIRE_OUTPUT`, read when it ended: nothing, a
+ * JSON object (bounded by `limits.maxOutputSize`), or why it could not be taken (too large, not
+ * JSON, not an object). An invalid output is recorded on the run; it never fails the run.
+ */
+export type AttemptOutput =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'json'; readonly value: Readonly<Record<string, unknown>> }
+  | { readonly kind: 'invalid'; readonly error: string };
+
+/** `limits.maxOutputSize` when the config sets none. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024;
+
+/** How one of a job's `steps` went, in the order they are defined. */
+export interface StepResult {
+  readonly name: string;
+  /** `skipped`: an earlier step failed (without `continueOnError`) or the attempt was stopped. */
+  readonly status: 'succeeded' | 'failed' | 'skipped';
+  readonly exitCode: number | null;
+  readonly durationMs: number | null;
+  readonly continueOnError: boolean;
+}
+
 /** Captured output of one attempt, bounded: head and tail are kept, the middle is dropped. */
 export interface RunLog {
   readonly runId: string;

@@ -35,7 +35,7 @@
 import type { Logger } from 'pino';
 import type { CompiledJob } from '../config/types.js';
 import { ConflictError, errorMessage, NotFoundError, PermanentError, RetryableError } from '../core/errors.js';
-import { FINAL_STATUSES, type RunRecord } from '../core/run.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, FINAL_STATUSES, type RunRecord } from '../core/run.js';
 import type { Attempt, AttemptResult, CapturedLog, Executor, StopReason } from '../executors/executor.js';
 import { buildRunSpec } from '../matching/run-spec.js';
 import type { AttemptEnd, Store } from '../store/store.js';
@@ -65,6 +65,8 @@ export interface DispatcherOptions {
    * next start to adopt. Default `wait`.
    */
   readonly onShutdown?: 'wait' | 'leave';
+  /** `limits.maxOutputSize` (default 64 KiB). */
+  readonly maxOutputBytes?: number;
 }
 
 interface ActiveAttempt {
@@ -336,7 +338,7 @@ export class Dispatcher {
       try {
         const message = await this.options.store.getMessage(run.source, run.messageId);
         if (message === undefined) throw new PermanentError(`message ${run.messageId} of run ${run.id} is missing from the store`);
-        const spec = buildRunSpec(job, message, { runId: run.id, attempt: run.attempts }, this.options.processEnv);
+        const spec = buildRunSpec(job, message, { runId: run.id, attempt: run.attempts, maxOutputBytes: this.options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES }, this.options.processEnv);
         attempt = await executor.start(spec);
       } catch (error) {
         log.warn({ err: error }, 'run could not start');

@@ -4,7 +4,7 @@
  * `stop`) and state. A new runtime is one file implementing `Executor`.
  */
 import type { RuntimeOptions } from '../config/types.js';
-import type { RunRecord } from '../core/run.js';
+import type { AttemptOutput, RunRecord, StepResult } from '../core/run.js';
 
 /** A file placed in the run's working directory. */
 export interface RunFile {
@@ -40,6 +40,8 @@ export interface RunSpec {
   readonly runtime: RuntimeOptions;
   /** The job's retry limit, for runtimes that retry themselves (Kubernetes `backoffLimit`). */
   readonly retryLimit: number;
+  /** Largest `$JOBWIRE_OUTPUT` file taken (`limits.maxOutputSize`); a larger one is an invalid output. */
+  readonly maxOutputBytes: number;
 }
 
 export interface SecretEnvRef {
@@ -66,7 +68,13 @@ export type AttemptResult = (
   /** Stopped on request (timeout, cancel, shutdown): the dispatcher knows which. */
   | { readonly kind: 'stopped'; readonly log: CapturedLog }
   | { readonly kind: 'error'; readonly error: Error; readonly log: CapturedLog }
-) & { readonly endedAt?: number };
+) & {
+  readonly endedAt?: number;
+  /** What the attempt wrote to `$JOBWIRE_OUTPUT`; undefined = the runtime cannot tell (treated as none). */
+  readonly output?: AttemptOutput;
+  /** Per-step outcome, for a job with `steps`. */
+  readonly steps?: readonly StepResult[];
+};
 
 export type StopReason = 'timeout' | 'cancel' | 'shutdown';
 

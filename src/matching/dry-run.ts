@@ -7,6 +7,7 @@
 import type { CompiledJob } from '../config/types.js';
 import { errorMessage } from '../core/errors.js';
 import type { Message } from '../core/message.js';
+import { DEFAULT_MAX_OUTPUT_BYTES } from '../core/run.js';
 import type { Matcher } from './matcher.js';
 import { buildRunSpec } from './run-spec.js';
 
@@ -62,7 +63,7 @@ function preview(job: CompiledJob, message: Message, processEnv: NodeJS.ProcessE
     }
   }
   try {
-    const spec = buildRunSpec(job, message, { runId: 'dry-run', attempt: 1 }, masked);
+    const spec = buildRunSpec(job, message, { runId: 'dry-run', attempt: 1, maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES }, masked);
     return {
       job: job.name,
       executor: job.executor,

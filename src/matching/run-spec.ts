@@ -13,6 +13,8 @@ import { jsonPathText, jsonPathValues } from './matcher.js';
 export interface RunIdentity {
   readonly runId: string;
   readonly attempt: number;
+  /** `limits.maxOutputSize`, passed on to the executor. */
+  readonly maxOutputBytes: number;
 }
 
 /** Throws PermanentError when an env value cannot be resolved for this message. */
@@ -59,6 +61,7 @@ export function buildRunSpec(job: CompiledJob, message: Message, run: RunIdentit
     secretEnv,
     runtime: job.runtime,
     retryLimit: job.retries.limit,
+    maxOutputBytes: run.maxOutputBytes,
   };
 }
 

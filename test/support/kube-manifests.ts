@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
+import { DEFAULT_MAX_OUTPUT_BYTES } from '../../src/core/run.js';
 import type { V1Container, V1EnvVar, V1Job, V1PodSpec } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import type { CompiledConfig, CompiledJob, KubernetesExecutorSettings } from '../../src/config/types.js';
@@ -42,6 +43,7 @@ export function spec(extra: Partial<RunSpec> = {}): RunSpec {
     secretEnv: [],
     runtime: {},
     retryLimit: 0,
+    maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES,
     ...extra,
   };
 }

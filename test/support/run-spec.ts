@@ -1,4 +1,5 @@
 import { newId } from '../../src/core/ids.js';
+import { DEFAULT_MAX_OUTPUT_BYTES } from '../../src/core/run.js';
 import type { RunSpec } from '../../src/executors/executor.js';
 
 /** A minimal RunSpec for executor tests; JOBWIRE_RUN_ID is set as the dispatcher would. */
@@ -17,6 +18,7 @@ export function testSpec(argv: string[], extra: Partial<RunSpec> = {}): RunSpec 
     secretEnv: [],
     runtime: {},
     retryLimit: 0,
+    maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES,
     ...extra,
     env: { JOBWIRE_RUN_ID: runId, ...extra.env },
   };

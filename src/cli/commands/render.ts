@@ -55,7 +55,7 @@ async function renderRun(config: CompiledConfig, options: RenderOptions, io: Cli
   const runId = options.runId ?? newId();
   let spec;
   try {
-    spec = buildRunSpec(job, message, { runId, attempt: 1 }, io.env);
+    spec = buildRunSpec(job, message, { runId, attempt: 1, maxOutputBytes: config.limits.maxOutputBytes }, io.env);
   } catch (error) {
     throw new InvalidInputError(`job ${job.name}: ${errorMessage(error)}`, { cause: error });
   }

@@ -19,6 +19,7 @@ import type { CompiledJob, KubernetesExecutorSettings } from '../../config/types
 import { errorMessage, PermanentError } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
 import { buildRunSpec } from '../../matching/run-spec.js';
+import { DEFAULT_MAX_OUTPUT_BYTES } from '../../core/run.js';
 import { LABEL, MANAGED_BY } from './labels.js';
 import { buildPodTemplate, mergeRuntime, runNamespace } from './pod-template.js';
 import { runFilesData, type LoadedRunFile } from './run-files.js';
@@ -81,7 +82,7 @@ export function buildCronJob(
   const message = tickMessage(schedule, pattern, timezone, options.now ?? Date.now());
   let spec;
   try {
-    spec = buildRunSpec(job, message, { runId: name, attempt: 1 }, options.processEnv);
+    spec = buildRunSpec(job, message, { runId: name, attempt: 1, maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES }, options.processEnv);
   } catch (error) {
     throw new PermanentError(`CronJob for schedule "${schedule}": ${errorMessage(error)}`, { cause: error });
   }
