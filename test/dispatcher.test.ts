@@ -51,7 +51,7 @@ function gatedStore(store: SqliteStore, gates: { claim: Gate; finish: Gate }): S
       await gates.claim.pass();
       return store.claimRuns(request);
     },
-    markRunning: (id, handle, startedAt) => store.markRunning(id, handle, startedAt),
+    markRunning: (id, handle, startedAt, effects) => store.markRunning(id, handle, startedAt, effects),
     finishAttempt: async (id: string, end: AttemptEnd): Promise<RunRecord> => {
       await gates.finish.pass();
       return store.finishAttempt(id, end);
@@ -62,6 +62,11 @@ function gatedStore(store: SqliteStore, gates: { claim: Gate; finish: Gate }): S
     activeRuns: () => store.activeRuns(),
     nextAvailableAt: () => store.nextAvailableAt(),
     getLogs: (runId) => store.getLogs(runId),
+    outboxBatch: (target, limit) => store.outboxBatch(target, limit),
+    outboxDelete: (seqs) => store.outboxDelete(seqs),
+    outboxFailed: (seq, error) => store.outboxFailed(seq, error),
+    outboxPending: () => store.outboxPending(),
+    outboxTrim: (target, keep) => store.outboxTrim(target, keep),
     stats: () => store.stats(),
     close: () => store.close(),
   };

@@ -123,6 +123,9 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
           availableAt: T0,
           startedAt: null,
           finishedAt: null,
+          output: null,
+          outputError: null,
+          steps: null,
         });
         assert.equal(test.executor, 'cluster');
         assert.ok(test.seq > buildSeq, 'seq increases in insertion order');
@@ -575,6 +578,128 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
         await store.cancelQueued(later.id, 'x', T0 + 5);
         assert.equal(await store.nextAvailableAt(), undefined);
         assert.deepEqual(await store.stats(), { queued: 0, active: 2 });
+      });
+    });
+
+    describe('outputs, steps and transition effects', () => {
+      it('keeps an attempt output and steps, an invalid output as an error, and clears both on the next attempt', async () => {
+        const run = await queued('out', T0, { maxAttempts: 2 });
+        await claimOnly(run.id, T0 + 1);
+        const steps = [
+          { name: 'build', status: 'succeeded' as const, exitCode: 0, durationMs: 5, continueOnError: false },
+          { name: 'test', status: 'failed' as const, exitCode: 2, durationMs: 7, continueOnError: false },
+        ];
+        const retried = await store.finishAttempt(run.id, {
+          ...failed(T0 + 2, { retryAt: T0 + 3 }),
+          output: { kind: 'invalid', error: 'output is not JSON' },
+          steps,
+        });
+        assert.equal(retried.status, 'queued');
+        assert.equal(retried.outputError, 'output is not JSON');
+        assert.deepEqual(retried.steps, steps);
+        await assertStored(retried);
+        const second = await claimOnly(run.id, T0 + 3);
+        assert.equal(second.output, null);
+        assert.equal(second.outputError, null);
+        assert.equal(second.steps, null);
+        const done = await store.finishAttempt(run.id, {
+          status: 'succeeded',
+          exitCode: 0,
+          reason: null,
+          finishedAt: T0 + 4,
+          log: null,
+          output: { kind: 'json', value: { files: ['a', 'b'], n: 2 } },
+        });
+        assert.deepEqual(done.output, { files: ['a', 'b'], n: 2 });
+        assert.equal(done.outputError, null);
+        await assertStored(done);
+        const listed = await store.listRuns({ job: 'out', limit: 5 });
+        assert.deepEqual(listed.runs[0]?.output, { files: ['a', 'b'], n: 2 });
+      });
+
+      it('writes outbox entries with the transition that brings them, and none for a refused one', async () => {
+        const run = await queued('events');
+        await claimOnly(run.id, T0 + 1);
+        await store.markRunning(run.id, 'h', T0 + 2, { outbox: [{ target: 'sink:a', id: 'e1', payload: '{"n":1}' }] });
+        await store.finishAttempt(run.id, {
+          status: 'succeeded',
+          exitCode: 0,
+          reason: null,
+          finishedAt: T0 + 3,
+          log: null,
+          effects: { outbox: [{ target: 'sink:a', id: 'e2', payload: '{"n":2}' }, { target: 'sink:b', id: 'e3', payload: '{}' }] },
+        });
+        // Refused (already final): its entries are not written.
+        await rejectsWith(
+          store.finishAttempt(run.id, { ...failed(T0 + 4), effects: { outbox: [{ target: 'sink:a', id: 'never', payload: '{}' }] } }),
+          ConflictError,
+        );
+        await rejectsWith(store.markRunning(run.id, 'h', T0 + 4, { outbox: [{ target: 'sink:a', id: 'never2', payload: '{}' }] }), ConflictError);
+        assert.deepEqual([...(await store.outboxPending())].sort(), [['sink:a', 2], ['sink:b', 1]]);
+        const batch = await store.outboxBatch('sink:a', 10);
+        assert.deepEqual(batch.map((entry) => [entry.id, entry.payload, entry.attempts, entry.lastError]), [
+          ['e1', '{"n":1}', 0, null],
+          ['e2', '{"n":2}', 0, null],
+        ]);
+        assert.equal(batch[0]?.createdAt, T0 + 2);
+        assert.ok((batch[0]?.seq ?? 0) < (batch[1]?.seq ?? 0), 'oldest first');
+        const first = batch[0];
+        assert.ok(first);
+        await store.outboxFailed(first.seq, 'connection refused');
+        await store.outboxFailed(first.seq, 'connection refused again');
+        const again = await store.outboxBatch('sink:a', 1);
+        assert.deepEqual(again.map((entry) => [entry.id, entry.attempts, entry.lastError]), [['e1', 2, 'connection refused again']]);
+        await store.outboxDelete(batch.map((entry) => entry.seq));
+        assert.deepEqual(await store.outboxBatch('sink:a', 10), []);
+        assert.deepEqual([...(await store.outboxPending())], [['sink:b', 1]]);
+      });
+
+      it('trims a target to its newest entries', async () => {
+        const run = await queued('trim');
+        await claimOnly(run.id, T0 + 1);
+        const outbox = Array.from({ length: 5 }, (_, i) => ({ target: 'sink:t', id: `t${i}`, payload: '{}' }));
+        await store.markRunning(run.id, 'h', T0 + 2, { outbox: [...outbox, { target: 'sink:other', id: 'o', payload: '{}' }] });
+        assert.equal(await store.outboxTrim('sink:t', 2), 3);
+        assert.deepEqual((await store.outboxBatch('sink:t', 10)).map((entry) => entry.id), ['t3', 't4']);
+        assert.equal(await store.outboxTrim('sink:t', 2), 0);
+        assert.deepEqual((await store.outboxBatch('sink:other', 10)).map((entry) => entry.id), ['o']);
+        await rejectsWith(store.outboxTrim('sink:t', 0), InvalidInputError);
+      });
+
+      it('records chained messages and their runs with the end of an attempt, once', async () => {
+        const run = await queued('parent');
+        await claimOnly(run.id, T0 + 1);
+        const chained = message(`${run.id}.then.0`, { source: 'chain', topic: 'parent', body: { file: 'a' }, correlationId: 'corr-root', receivedAt: T0 + 3 });
+        const child = newRun('child');
+        await store.finishAttempt(run.id, {
+          status: 'succeeded',
+          exitCode: 0,
+          reason: null,
+          finishedAt: T0 + 3,
+          log: null,
+          effects: { messages: [{ message: chained, runs: [child] }] },
+        });
+        const stored = await store.getMessage('chain', chained.id);
+        assert.deepEqual(stored?.body, { file: 'a' });
+        assert.deepEqual(stored?.matchedJobs, ['child']);
+        const created = await store.getRun(child.id);
+        assert.equal(created?.status, 'queued');
+        assert.equal(created?.correlationId, 'corr-root');
+        assert.equal(created?.source, 'chain');
+        assert.deepEqual(await store.stats(), { queued: 1, active: 0 });
+        // The same chained message again (a second run of the chain's end): nothing new.
+        const other = await queued('parent2');
+        assert.deepEqual((await store.claimRuns({ now: T0 + 4, limit: 10, excludeJobs: ['child'] })).map((r) => r.id), [other.id]);
+        await store.finishAttempt(other.id, {
+          status: 'succeeded',
+          exitCode: 0,
+          reason: null,
+          finishedAt: T0 + 5,
+          log: null,
+          effects: { messages: [{ message: chained, runs: [newRun('child')] }] },
+        });
+        assert.deepEqual(await store.stats(), { queued: 1, active: 0 });
+        assert.deepEqual((await store.listRuns({ job: 'child', limit: 5 })).runs.map((r) => r.id), [child.id]);
       });
     });
   });

@@ -1,4 +1,4 @@
-import type { RunRecord } from '../core/run.js';
+import type { RunRecord, StepResult } from '../core/run.js';
 
 /** A run as the API shows it: times as ISO-8601 strings. */
 export interface RunJson {
@@ -19,6 +19,10 @@ export interface RunJson {
   availableAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** What the last ended attempt wrote to $JOBWIRE_OUTPUT. */
+  output: Readonly<Record<string, unknown>> | null;
+  outputError: string | null;
+  steps: readonly StepResult[] | null;
 }
 
 function iso(ms: number): string {
@@ -44,5 +48,8 @@ export function runJson(run: RunRecord): RunJson {
     availableAt: iso(run.availableAt),
     startedAt: run.startedAt === null ? null : iso(run.startedAt),
     finishedAt: run.finishedAt === null ? null : iso(run.finishedAt),
+    output: run.output,
+    outputError: run.outputError,
+    steps: run.steps,
   };
 }

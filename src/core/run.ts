@@ -53,6 +53,12 @@ export interface RunRecord {
   readonly availableAt: number;
   readonly startedAt: number | null;
   readonly finishedAt: number | null;
+  /** The JSON object the last ended attempt wrote to `$JOBWIRE_OUTPUT`, if any. */
+  readonly output: Readonly<Record<string, unknown>> | null;
+  /** Why that attempt's output could not be taken (too large, not a JSON object). */
+  readonly outputError: string | null;
+  /** Per-step outcome of the last ended attempt, for a job with `steps`. */
+  readonly steps: readonly StepResult[] | null;
 }
 
 /**

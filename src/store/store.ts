@@ -6,7 +6,7 @@
  * Methods are async so that network-backed stores fit the same contract.
  */
 import type { Message } from '../core/message.js';
-import type { RunLog, RunRecord, RunStatus } from '../core/run.js';
+import type { AttemptOutput, RunLog, RunRecord, RunStatus, StepResult } from '../core/run.js';
 
 export interface NewRun {
   readonly id: string;
@@ -59,6 +59,46 @@ export interface AttemptEnd {
   readonly log: Omit<RunLog, 'runId'> | null;
   /** When set (and the status is failed/timed_out), the run goes back to `queued` until then. */
   readonly retryAt?: number;
+  /** What the attempt wrote to `$JOBWIRE_OUTPUT` (absent: none). */
+  readonly output?: AttemptOutput;
+  readonly steps?: readonly StepResult[];
+  /** Written in the same transaction, only if the attempt's end is. */
+  readonly effects?: TransitionEffects;
+}
+
+/**
+ * An entry of the transactional outbox: something to send because a transition was committed
+ * (a lifecycle event to a sink, a chained message to a bus). It is written in the transaction
+ * of the transition and removed once delivered, so nothing is sent for a transition that was not
+ * committed and nothing is lost for one that was; `id` is stable, so receivers dedupe repeats.
+ */
+export interface OutboxEntry {
+  /** Who delivers it: `sink:<name>` (events) or `publish:<source>` (chained messages). */
+  readonly target: string;
+  readonly id: string;
+  /** JSON text; its shape is the target's business. */
+  readonly payload: string;
+}
+
+export interface OutboxRecord extends OutboxEntry {
+  readonly seq: number;
+  /** Failed deliveries so far. */
+  readonly attempts: number;
+  readonly lastError: string | null;
+  readonly createdAt: number;
+}
+
+/** A message a finished run creates for the jobs it chains to (`then: run`), with its runs. */
+export interface ChainedMessage {
+  readonly message: Message;
+  readonly runs: readonly NewRun[];
+}
+
+/** What a committed transition brings with it, in the same transaction. */
+export interface TransitionEffects {
+  readonly outbox?: readonly OutboxEntry[];
+  /** Only at an attempt's end; a message already recorded (same source and id) is skipped. */
+  readonly messages?: readonly ChainedMessage[];
 }
 
 export interface StoreStats {
@@ -78,7 +118,7 @@ export interface Store {
    */
   claimRuns(request: ClaimRequest): Promise<RunRecord[]>;
   /** `starting` → `running`, with the executor's handle (pid, Job name). */
-  markRunning(id: string, handle: string, startedAt: number): Promise<RunRecord>;
+  markRunning(id: string, handle: string, startedAt: number, effects?: TransitionEffects): Promise<RunRecord>;
   /** Ends the current attempt: final state, or back to `queued` when `retryAt` is set. */
   finishAttempt(id: string, end: AttemptEnd): Promise<RunRecord>;
   /**
@@ -98,6 +138,16 @@ export interface Store {
   /** Earliest `availableAt` among queued runs, for the dispatcher's next wake-up. */
   nextAvailableAt(): Promise<number | undefined>;
   getLogs(runId: string): Promise<RunLog[]>;
+  /** Oldest first: the next entries `target` has to deliver. */
+  outboxBatch(target: string, limit: number): Promise<OutboxRecord[]>;
+  /** Delivered (or given up on): gone. */
+  outboxDelete(seqs: readonly number[]): Promise<void>;
+  /** A delivery failed: counts it and keeps the error, so the entry shows why it waits. */
+  outboxFailed(seq: number, error: string): Promise<void>;
+  /** Entries waiting, per target. */
+  outboxPending(): Promise<ReadonlyMap<string, number>>;
+  /** Drops the oldest entries of `target` beyond `keep`; returns how many went. */
+  outboxTrim(target: string, keep: number): Promise<number>;
   stats(): Promise<StoreStats>;
   close(): Promise<void>;
 }

@@ -17,6 +17,9 @@ export function inFlightRun(fields: Pick<RunRecord, 'id' | 'job' | 'executor' | 
     availableAt: 0,
     startedAt: 0,
     finishedAt: null,
+    output: null,
+    outputError: null,
+    steps: null,
     ...fields,
   };
 }

@@ -17,6 +17,7 @@
  * - `runs_status`, `runs_job`, `runs_correlation`: listRuns filters, newest first by seq; the
  *   status index also answers activeRuns and the stats counts.
  * - `runs_message`: the runs of one message (duplicate accept, listRuns by messageId, FK checks).
+ * - `outbox_target`: each outbox target reads its own entries oldest first (outbox-sql.ts).
  */
 import type Database from 'better-sqlite3';
 
@@ -84,6 +85,25 @@ export const MIGRATIONS: readonly Migration[] = [
         total_bytes   INTEGER NOT NULL,
         PRIMARY KEY (run_id, attempt)
       ) WITHOUT ROWID;
+    `,
+  },
+  {
+    description: 'run outputs and steps; the outbox of events and chained messages',
+    sql: `
+      ALTER TABLE runs ADD COLUMN output TEXT;        -- JSON object from $JOBWIRE_OUTPUT, NULL when none
+      ALTER TABLE runs ADD COLUMN output_error TEXT;  -- why the output could not be taken
+      ALTER TABLE runs ADD COLUMN steps TEXT;         -- JSON array of step results, NULL without steps
+
+      CREATE TABLE outbox (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        target     TEXT    NOT NULL,  -- sink:<name> | publish:<source>
+        id         TEXT    NOT NULL,  -- event / message id, stable across redelivery
+        payload    TEXT    NOT NULL,  -- JSON
+        attempts   INTEGER NOT NULL,  -- failed deliveries so far
+        last_error TEXT,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX outbox_target ON outbox (target, seq);
     `,
   },
 ];

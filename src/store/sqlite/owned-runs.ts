@@ -16,7 +16,19 @@ import type { AttemptEnd } from '../store.js';
 
 /** CLAIM_ONE applied to a queued run. */
 export function claimedRecord(run: RunRecord): RunRecord {
-  return { ...run, status: 'starting', attempts: run.attempts + 1, exitCode: null, reason: null, handle: null, startedAt: null, finishedAt: null };
+  return {
+    ...run,
+    status: 'starting',
+    attempts: run.attempts + 1,
+    exitCode: null,
+    reason: null,
+    handle: null,
+    startedAt: null,
+    finishedAt: null,
+    output: null,
+    outputError: null,
+    steps: null,
+  };
 }
 
 /** MARK_RUNNING applied to a starting run. */
@@ -34,6 +46,9 @@ export function finishedRecord(run: RunRecord, end: AttemptEnd, retryAt: number 
     reason: end.reason,
     availableAt: retry ? retryAt : run.availableAt,
     finishedAt: retry ? null : end.finishedAt,
+    output: end.output?.kind === 'json' ? end.output.value : null,
+    outputError: end.output?.kind === 'invalid' ? end.output.error : null,
+    steps: end.steps ?? null,
   };
 }
 

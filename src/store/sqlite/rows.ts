@@ -6,8 +6,8 @@
  * version, so conversions check what they rely on and fail loudly instead of passing on junk.
  */
 import type { CloudEventAttributes, Message } from '../../core/message.js';
-import { isRunStatus, type RunLog, type RunRecord } from '../../core/run.js';
-import type { StoredMessage } from '../store.js';
+import { isRunStatus, type RunLog, type RunRecord, type StepResult } from '../../core/run.js';
+import type { OutboxRecord, StoredMessage } from '../store.js';
 
 export interface RunRow {
   readonly seq: number;
@@ -28,6 +28,19 @@ export interface RunRow {
   readonly available_at: number;
   readonly started_at: number | null;
   readonly finished_at: number | null;
+  readonly output: string | null;
+  readonly output_error: string | null;
+  readonly steps: string | null;
+}
+
+export interface OutboxRow {
+  readonly seq: number;
+  readonly target: string;
+  readonly id: string;
+  readonly payload: string;
+  readonly attempts: number;
+  readonly last_error: string | null;
+  readonly created_at: number;
 }
 
 export interface MessageRow {
@@ -71,7 +84,37 @@ export function toRunRecord(row: RunRow): RunRecord {
     availableAt: row.available_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    output: row.output === null ? null : toOutputObject(parseJson(row.output, 'output', 'runs'), row.id),
+    outputError: row.output_error,
+    steps: row.steps === null ? null : toSteps(parseJson(row.steps, 'steps', 'runs'), row.id),
   };
+}
+
+function toOutputObject(value: unknown, runId: string): Readonly<Record<string, unknown>> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`run ${runId} has an output that is not a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+const STEP_STATUSES: ReadonlySet<unknown> = new Set(['succeeded', 'failed', 'skipped']);
+
+function toSteps(value: unknown, runId: string): StepResult[] {
+  if (!Array.isArray(value)) throw new Error(`run ${runId} has steps that are not a JSON array`);
+  return value.map((item: unknown): StepResult => {
+    const step = typeof item === 'object' && item !== null ? (item as Record<string, unknown>) : {};
+    const { name, status, exitCode, durationMs, continueOnError } = step;
+    if (typeof name !== 'string' || !STEP_STATUSES.has(status)) throw new Error(`run ${runId} has a malformed step result`);
+    return {
+      name,
+      status: status as StepResult['status'],
+      exitCode: typeof exitCode === 'number' ? exitCode : null,
+      durationMs: typeof durationMs === 'number' ? durationMs : null,
+      continueOnError: continueOnError === true,
+    };
+  });
+}
+
+export function toOutboxRecord(row: OutboxRow): OutboxRecord {
+  return { seq: row.seq, target: row.target, id: row.id, payload: row.payload, attempts: row.attempts, lastError: row.last_error, createdAt: row.created_at };
 }
 
 export function toStoredMessage(row: MessageRow): StoredMessage {
@@ -126,11 +169,11 @@ export function bodyToJson(body: unknown): string {
   return JSON.stringify(body ?? null);
 }
 
-function parseJson(text: string, column: string): unknown {
+function parseJson(text: string, column: string, table = 'messages'): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (error: unknown) {
-    throw new Error(`messages.${column} is not valid JSON`, { cause: error });
+    throw new Error(`${table}.${column} is not valid JSON`, { cause: error });
   }
 }
 

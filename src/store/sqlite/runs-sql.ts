@@ -14,7 +14,8 @@
 
 /** Every column, in the order of `RunRow`: used by SELECT and RETURNING alike. */
 const RUN_COLUMNS = `seq, id, job, message_source, message_id, correlation_id, status, priority, attempts,
-  max_attempts, exit_code, reason, executor, handle, created_at, available_at, started_at, finished_at`;
+  max_attempts, exit_code, reason, executor, handle, created_at, available_at, started_at, finished_at,
+  output, output_error, steps`;
 
 export interface InsertRunParams {
   readonly id: string;
@@ -93,7 +94,8 @@ export interface ClaimOneParams {
  */
 export const CLAIM_ONE = `
   UPDATE runs SET status = 'starting', attempts = attempts + 1,
-    exit_code = NULL, reason = NULL, handle = NULL, started_at = NULL, finished_at = NULL
+    exit_code = NULL, reason = NULL, handle = NULL, started_at = NULL, finished_at = NULL,
+    output = NULL, output_error = NULL, steps = NULL
   WHERE seq = @seq AND status = 'queued'`;
 
 export interface MarkRunningParams {
@@ -118,6 +120,10 @@ export interface FinishParams {
   readonly finishedAt: number;
   /** As for MarkRunningParams. */
   readonly attempt: number | null;
+  /** JSON texts, or null. */
+  readonly output: string | null;
+  readonly outputError: string | null;
+  readonly steps: string | null;
 }
 
 /**
@@ -128,7 +134,7 @@ export interface FinishParams {
 export const FINISH_ATTEMPT = `
   UPDATE runs SET
     status = CASE WHEN @retryAt IS NOT NULL AND attempts < max_attempts THEN 'queued' ELSE @status END,
-    exit_code = @exitCode, reason = @reason,
+    exit_code = @exitCode, reason = @reason, output = @output, output_error = @outputError, steps = @steps,
     available_at = CASE WHEN @retryAt IS NOT NULL AND attempts < max_attempts THEN @retryAt ELSE available_at END,
     finished_at = CASE WHEN @retryAt IS NOT NULL AND attempts < max_attempts THEN NULL ELSE @finishedAt END
   WHERE id = @id AND status IN ('starting', 'running') AND (@attempt IS NULL OR attempts = @attempt)`;
@@ -152,7 +158,7 @@ export interface RetryParams {
 /** A manual retry allows exactly one more attempt, whatever the job's retry budget was. */
 export const RETRY_RUN = `
   UPDATE runs SET status = 'queued', max_attempts = attempts + 1, available_at = @now,
-    exit_code = NULL, reason = NULL, finished_at = NULL
+    exit_code = NULL, reason = NULL, finished_at = NULL, output = NULL, output_error = NULL, steps = NULL
   WHERE id = @id AND status IN ('succeeded', 'failed', 'timed_out', 'cancelled')
   RETURNING ${RUN_COLUMNS}`;
 

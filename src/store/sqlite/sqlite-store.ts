@@ -30,16 +30,18 @@ import type {
   AttemptEnd,
   ClaimRequest,
   NewRun,
+  OutboxRecord,
   RunFilter,
   RunPage,
   Store,
   StoreStats,
   StoredMessage,
+  TransitionEffects,
 } from '../store.js';
 import { openConnection, type SynchronousMode } from './connection.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { migrate } from './migrations.js';
-import { acceptedMessage, bodyToJson, toRunLog, toRunRecord, toStoredMessage } from './rows.js';
+import { acceptedMessage, bodyToJson, toOutboxRecord, toRunLog, toRunRecord, toStoredMessage } from './rows.js';
 import { LIST_FILTERS, type ListParams } from './runs-sql.js';
 import { GroupCommit } from './group-commit.js';
 import { DEFAULT_RECENT_MESSAGES, RecentMessages, type RecentMessagesLimits } from './recent-messages.js';
@@ -109,7 +111,7 @@ export class SqliteStore implements Store {
   }
 
   async acceptMessage(message: Message, matchedJobs: readonly string[], runs: readonly NewRun[]): Promise<AcceptResult> {
-    const json: MessageJson = { headers: JSON.stringify(message.headers), body: serializeBody(message) };
+    const json = messageJson(message);
     const result = await this.group.submit(() => this.acceptSync(message, json, matchedJobs, runs));
     // Committed: from now on the dispatcher may ask for it to start the runs.
     if (!result.duplicate) this.remember(message, matchedJobs, json.headers.length + json.body.length, result.runs.length);
@@ -161,9 +163,13 @@ export class SqliteStore implements Store {
     return claimed;
   }
 
-  async markRunning(id: string, handle: string, startedAt: number): Promise<RunRecord> {
+  async markRunning(id: string, handle: string, startedAt: number, effects?: TransitionEffects): Promise<RunRecord> {
     const known = this.owned.get(id);
-    const run = await this.group.submit(() => this.markRunningSync(id, handle, startedAt, known));
+    const run = await this.group.submit(() => {
+      const marked = this.markRunningSync(id, handle, startedAt, known);
+      if (marked !== undefined && effects?.outbox !== undefined) this.insertOutboxSync(effects.outbox, startedAt);
+      return marked;
+    });
     if (run === undefined) throw this.staleAttempt(id, known) ?? this.refusal(id, 'mark running', 'starting');
     this.owned.set(run);
     return run;
@@ -176,9 +182,22 @@ export class SqliteStore implements Store {
     const known = this.owned.get(id);
     // Finished or refused: either way this attempt is over for us.
     this.owned.delete(id);
-    const run = await this.group.submit(() => this.finishSync(id, end, known));
-    if (run === undefined) throw this.staleAttempt(id, known) ?? this.finishRefusal(id);
-    return run;
+    const chained = (end.effects?.messages ?? []).map((chain) => ({ chain, json: messageJson(chain.message) }));
+    const outcome = await this.group.submit(() => {
+      const finished = this.finishSync(id, end, known);
+      if (finished === undefined) return undefined;
+      if (end.effects?.outbox !== undefined) this.insertOutboxSync(end.effects.outbox, end.finishedAt);
+      const created = chained.map(({ chain, json }) => this.acceptSync(chain.message, json, chain.runs.map((run) => run.job), chain.runs));
+      return { finished, created };
+    });
+    if (outcome === undefined) throw this.staleAttempt(id, known) ?? this.finishRefusal(id);
+    outcome.created.forEach((result, index) => {
+      const entry = chained[index];
+      if (entry === undefined || result.duplicate) return;
+      const { chain, json } = entry;
+      this.remember(chain.message, chain.runs.map((run) => run.job), json.headers.length + json.body.length, result.runs.length);
+    });
+    return outcome.finished;
   }
 
   /** Throws NotFoundError for an unknown run; undefined means it exists but is not queued. */
@@ -212,6 +231,27 @@ export class SqliteStore implements Store {
 
   async getLogs(runId: string): Promise<RunLog[]> {
     return this.sql.selectLogs.all({ runId }).map(toRunLog);
+  }
+
+  async outboxBatch(target: string, limit: number): Promise<OutboxRecord[]> {
+    return this.sql.outboxBatch.all({ target, limit }).map(toOutboxRecord);
+  }
+
+  async outboxDelete(seqs: readonly number[]): Promise<void> {
+    if (seqs.length > 0) this.sql.deleteOutbox.run({ seqs: JSON.stringify(seqs) });
+  }
+
+  async outboxFailed(seq: number, error: string): Promise<void> {
+    this.sql.outboxFailed.run({ seq, error });
+  }
+
+  async outboxPending(): Promise<ReadonlyMap<string, number>> {
+    return new Map(this.sql.outboxPending.all().map((row) => [row.target, row.pending]));
+  }
+
+  async outboxTrim(target: string, keep: number): Promise<number> {
+    if (!Number.isSafeInteger(keep) || keep < 1) throw new InvalidInputError(`keep must be a positive integer, not ${String(keep)}`);
+    return this.sql.outboxTrim.run({ target, keep }).changes;
   }
 
   async stats(): Promise<StoreStats> {
@@ -286,6 +326,9 @@ export class SqliteStore implements Store {
         availableAt: params.now,
         startedAt: null,
         finishedAt: null,
+        output: null,
+        outputError: null,
+        steps: null,
       };
     });
     return { duplicate: false, runs: created };
@@ -313,7 +356,18 @@ export class SqliteStore implements Store {
   /** Undefined when the run is unknown or not starting/running (nothing written). */
   private finishSync(id: string, end: AttemptEnd, known: RunRecord | undefined): RunRecord | undefined {
     const retryAt = end.retryAt !== undefined && RETRYABLE_STATUSES.has(end.status) ? end.retryAt : null;
-    const params = { id, status: end.status, exitCode: end.exitCode, reason: end.reason, retryAt, finishedAt: end.finishedAt, attempt: known?.attempts ?? null };
+    const params = {
+      id,
+      status: end.status,
+      exitCode: end.exitCode,
+      reason: end.reason,
+      retryAt,
+      finishedAt: end.finishedAt,
+      attempt: known?.attempts ?? null,
+      output: end.output?.kind === 'json' ? JSON.stringify(end.output.value) : null,
+      outputError: end.output?.kind === 'invalid' ? end.output.error : null,
+      steps: end.steps === undefined ? null : JSON.stringify(end.steps),
+    };
     if (this.sql.finishAttempt.run(params).changes === 0) return undefined;
     if (end.log !== null) {
       this.sql.upsertLog.run({
@@ -325,6 +379,10 @@ export class SqliteStore implements Store {
       });
     }
     return known === undefined ? this.mustRead(id) : finishedRecord(known, end, retryAt);
+  }
+
+  private insertOutboxSync(entries: TransitionEffects['outbox'] & object, now: number): void {
+    for (const entry of entries) this.sql.insertOutbox.run({ target: entry.target, id: entry.id, payload: entry.payload, now });
   }
 
   /** A run just written inside this transaction. */
@@ -353,6 +411,10 @@ export class SqliteStore implements Store {
     if (current === undefined) return new NotFoundError(`run ${id} not found`);
     return new ConflictError(`cannot ${action} run ${id}: it is ${current.status} (allowed from ${allowed})`);
   }
+}
+
+function messageJson(message: Message): MessageJson {
+  return { headers: JSON.stringify(message.headers), body: serializeBody(message) };
 }
 
 function serializeBody(message: Message): string {

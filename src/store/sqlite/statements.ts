@@ -8,7 +8,19 @@
 import type Database from 'better-sqlite3';
 import { SELECT_LOGS, UPSERT_LOG, type UpsertLogParams } from './logs-sql.js';
 import { INSERT_MESSAGE, SELECT_MESSAGE, type InsertMessageParams, type MessageKeyParams } from './messages-sql.js';
-import type { LogRow, MessageRow, RunRow } from './rows.js';
+import {
+  DELETE_OUTBOX,
+  INSERT_OUTBOX,
+  OUTBOX_BATCH,
+  OUTBOX_FAILED,
+  OUTBOX_PENDING,
+  OUTBOX_TRIM,
+  type InsertOutboxParams,
+  type OutboxBatchParams,
+  type OutboxFailedParams,
+  type OutboxTrimParams,
+} from './outbox-sql.js';
+import type { LogRow, MessageRow, OutboxRow, RunRow } from './rows.js';
 import {
   ACTIVE_RUNS,
   CANCEL_QUEUED,
@@ -61,6 +73,12 @@ export interface Statements {
   readonly listRuns: readonly Database.Statement<ListParams, RunRow>[];
   readonly upsertLog: Database.Statement<UpsertLogParams, never>;
   readonly selectLogs: Database.Statement<{ runId: string }, LogRow>;
+  readonly insertOutbox: Database.Statement<InsertOutboxParams, never>;
+  readonly outboxBatch: Database.Statement<OutboxBatchParams, OutboxRow>;
+  readonly deleteOutbox: Database.Statement<{ seqs: string }, never>;
+  readonly outboxFailed: Database.Statement<OutboxFailedParams, never>;
+  readonly outboxPending: Database.Statement<[], { target: string; pending: number }>;
+  readonly outboxTrim: Database.Statement<OutboxTrimParams, never>;
 }
 
 export function prepareStatements(db: Database.Database): Statements {
@@ -86,5 +104,11 @@ export function prepareStatements(db: Database.Database): Statements {
     listRuns,
     upsertLog: db.prepare<UpsertLogParams, never>(UPSERT_LOG),
     selectLogs: db.prepare<{ runId: string }, LogRow>(SELECT_LOGS),
+    insertOutbox: db.prepare<InsertOutboxParams, never>(INSERT_OUTBOX),
+    outboxBatch: db.prepare<OutboxBatchParams, OutboxRow>(OUTBOX_BATCH),
+    deleteOutbox: db.prepare<{ seqs: string }, never>(DELETE_OUTBOX),
+    outboxFailed: db.prepare<OutboxFailedParams, never>(OUTBOX_FAILED),
+    outboxPending: db.prepare<[], { target: string; pending: number }>(OUTBOX_PENDING),
+    outboxTrim: db.prepare<OutboxTrimParams, never>(OUTBOX_TRIM),
   };
 }
