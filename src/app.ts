@@ -12,6 +12,9 @@ import type { CompiledConfig } from './config/types.js';
 import { JobwireError } from './core/errors.js';
 import { Backlog } from './dispatch/backlog.js';
 import { Dispatcher, type RunEvent } from './dispatch/dispatcher.js';
+import { createDeliverers } from './events/deliverers.js';
+import { OutboxRelay } from './events/outbox-relay.js';
+import { createRunEffects } from './events/run-effects.js';
 import type { Executor } from './executors/executor.js';
 import { createExecutors } from './executors/registry.js';
 import { SpawnerClient } from './executors/spawner/client.js';
@@ -81,6 +84,14 @@ export function createJobwire(options: JobwireOptions): Jobwire {
     // Room for the whole backlog, which sources may overshoot by their prefetch (backlog.ts).
     recentMessages: { ...DEFAULT_RECENT_MESSAGES, maxMessages: 2 * config.dispatcher.maxQueuedRuns },
   });
+  const relay = new OutboxRelay({ store, deliverers: createDeliverers(config, logger), logger: logger.child({ component: 'outbox' }) });
+  const effects = createRunEffects({
+    events: config.events,
+    jobs,
+    maxChainDepth: config.limits.maxChainDepth,
+    logger,
+    notify: (counts) => relay.notify(counts),
+  });
   const dispatcher = new Dispatcher({
     store,
     jobs,
@@ -91,6 +102,7 @@ export function createJobwire(options: JobwireOptions): Jobwire {
     processEnv,
     onShutdown: config.dispatcher.onShutdown,
     maxOutputBytes: config.limits.maxOutputBytes,
+    effects,
     ...(options.onRunEvent === undefined ? {} : { onEvent: options.onRunEvent }),
   });
   const inbox = new Inbox({ store, matcher, logger, onRunsQueued: (count) => dispatcher.enqueued(count) });
@@ -105,7 +117,7 @@ export function createJobwire(options: JobwireOptions): Jobwire {
     const ready = storeOpen && dispatcher.isRunning && sources.every((source) => source.status().state === 'connected');
     return { ready, checks };
   };
-  const api = buildApi({ config, inbox, store, dispatcher, matcher, sources, executors, logger, processEnv, readiness });
+  const api = buildApi({ config, inbox, store, dispatcher, matcher, sources, executors, logger, processEnv, readiness, relay });
   const topics = matcher.topicsBySource();
 
   return {
@@ -117,6 +129,7 @@ export function createJobwire(options: JobwireOptions): Jobwire {
     sources,
     async start() {
       for (const executor of executors.values()) executor.prepare?.();
+      await relay.start();
       await dispatcher.start();
       for (const source of sources) {
         await source.start(topics.get(source.name) ?? [], async ({ message }) => {
@@ -131,6 +144,8 @@ export function createJobwire(options: JobwireOptions): Jobwire {
       await Promise.all(sources.map((source) => source.stop()));
       await api.close();
       await dispatcher.drain(graceMs);
+      // The ends just recorded may have events: a few seconds to send them, the rest wait on disk.
+      await relay.stop();
       await Promise.all([...executors.values()].map((executor) => executor.close()));
       await spawner.close({ leaveRunning: config.dispatcher.onShutdown === 'leave' });
       storeOpen = false;

@@ -17,6 +17,8 @@ import { registerRunRoutes } from './runs-routes.js';
 import { registerExecutorRoutes } from './executors-routes.js';
 import { registerSourceRoutes } from './sources-routes.js';
 import type { Executor } from '../executors/executor.js';
+import type { OutboxRelay } from '../events/outbox-relay.js';
+import { registerOutboxRoutes } from './outbox-routes.js';
 import type { Source } from '../sources/source.js';
 
 export interface ApiDependencies {
@@ -30,6 +32,7 @@ export interface ApiDependencies {
   readonly logger: Logger;
   readonly processEnv: NodeJS.ProcessEnv;
   readonly readiness: () => Readiness;
+  readonly relay: OutboxRelay;
 }
 
 export function buildApi(deps: ApiDependencies): FastifyInstance {
@@ -49,6 +52,7 @@ export function buildApi(deps: ApiDependencies): FastifyInstance {
   registerJobRoutes(app, deps);
   registerSourceRoutes(app, deps);
   registerExecutorRoutes(app, deps);
+  registerOutboxRoutes(app, deps);
   registerHealthRoutes(app, deps);
   return app;
 }

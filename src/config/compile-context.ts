@@ -5,6 +5,7 @@
  */
 import type { ExpressionCompiler } from './expressions.js';
 import type { ConfigLocator, ConfigPath } from './positions.js';
+import type { SourcePosition } from './types.js';
 import type { ShapeCheck } from './validate.js';
 
 export interface CompileContext {
@@ -22,8 +23,12 @@ export interface CompileContext {
   report(path: ConfigPath, message: string, offset?: number): void;
   /** Reports a problem at the key naming the entry at `path` (names, unknown keys). */
   reportKey(path: ConfigPath, message: string): void;
+  /** Reports a problem at a position found earlier (a compiled node's). */
+  reportAt(position: SourcePosition, message: string): void;
 }
 
 /** Built-in names: the HTTP API and the scheduler are always there and cannot be configured. */
 export const BUILT_IN_SOURCES = ['http', 'cron'] as const;
+/** The source name of messages jobwire makes itself for `then: run` (reserved, never a trigger). */
+export const CHAIN_SOURCE = 'chain';
 export const BUILT_IN_EXECUTOR = 'process';

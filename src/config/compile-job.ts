@@ -7,6 +7,7 @@ import path from 'node:path';
 import { errorMessage } from '../core/errors.js';
 import type { CompileContext } from './compile-context.js';
 import { compileEnv } from './compile-env.js';
+import { compileJobChain } from './compile-events.js';
 import { compileRuntimeOptions } from './compile-runtime.js';
 import { compileTrigger } from './compile-trigger.js';
 import { jobLabel } from './describe.js';
@@ -16,7 +17,7 @@ import { parseSchedule } from './schedule.js';
 import { CONTAINER_JOB_KEYS, KUBERNETES_ONLY_JOB_KEYS } from './schema-runtime.js';
 import { JobSchema, type RawJob } from './schema.js';
 import { closestName, didYouMean, nameList } from './suggest.js';
-import type { CompiledJob, CompiledTrigger, ConfigFile, ExecutorDefinition, RetryPolicy } from './types.js';
+import type { CompiledJob, CompiledTrigger, ConfigFile, ExecutorDefinition, RetryPolicy, SourceDefinition } from './types.js';
 import { parseDuration } from './units.js';
 
 export interface JobScope {
@@ -26,6 +27,10 @@ export interface JobScope {
   readonly executorTypes: ReadonlyMap<string, string | undefined>;
   /** The executors whose definitions compiled. */
   readonly executors: ReadonlyMap<string, ExecutorDefinition>;
+  /** Configured sources (where `then: publish` may go). */
+  readonly sources: ReadonlyMap<string, SourceDefinition>;
+  /** Every job's name (what `then: run` may name). */
+  readonly jobNames: readonly string[];
 }
 
 /** Executor types that run a container image, so a job on them must name one. */
@@ -86,6 +91,7 @@ export function compileJob(raw: RawJob, index: number, scope: JobScope, ctx: Com
     priority: job.priority ?? 0,
     ...(job.description !== undefined ? { description: job.description } : {}),
     runtime,
+    ...compileJobChain(raw, index, scope.sources, scope.jobNames, ctx),
     position: ctx.locator.value(at),
   };
 }

@@ -4,7 +4,7 @@
  * check found intact and reports anything else it finds wrong through the context.
  */
 import { compileExecutorDefinition } from './compile-executor.js';
-import { BUILT_IN_EXECUTOR, BUILT_IN_SOURCES, type CompileContext } from './compile-context.js';
+import { BUILT_IN_EXECUTOR, BUILT_IN_SOURCES, CHAIN_SOURCE, type CompileContext } from './compile-context.js';
 import type { ConfigPath } from './positions.js';
 import type { RawConfig } from './schema.js';
 import { substituteTree } from './substitute.js';
@@ -19,7 +19,7 @@ export function compileSources(raw: RawConfig, ctx: CompileContext): Map<string,
   if (!ctx.shape.present(['sources'])) return sources;
   for (const [name, source] of Object.entries(raw.sources ?? {})) {
     const path = ['sources', name];
-    if ((BUILT_IN_SOURCES as readonly string[]).includes(name)) {
+    if ((BUILT_IN_SOURCES as readonly string[]).includes(name) || name === CHAIN_SOURCE) {
       ctx.reportKey(path, `source name "${name}" is reserved for the built-in ${name} source; choose another name`);
       continue;
     }
@@ -78,7 +78,12 @@ export function compileLimits(raw: RawConfig, ctx: CompileContext): CompiledConf
     if (bytes < 1) ctx.report(['limits', key], `"${key}" must be at least 1 byte`);
     return bytes;
   };
-  return { maxMessageBytes: size('maxMessageSize'), maxLogBytes: size('maxLogSize'), maxOutputBytes: size('maxOutputSize', '64KiB') };
+  return {
+    maxMessageBytes: size('maxMessageSize'),
+    maxLogBytes: size('maxLogSize'),
+    maxOutputBytes: size('maxOutputSize', '64KiB'),
+    maxChainDepth: limits?.maxChainDepth ?? 16,
+  };
 }
 
 export function compileStore(raw: RawConfig, ctx: CompileContext): CompiledConfig['store'] {

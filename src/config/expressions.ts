@@ -6,7 +6,7 @@
 import { Environment, Optional } from '@marcbachmann/cel-js';
 import { JobwireError } from '../core/errors.js';
 import type { MessageView } from '../core/message.js';
-import type { CompiledExpression, SourcePosition } from './types.js';
+import type { ChainBindings, CompiledExpression, SourcePosition } from './types.js';
 
 /** Evaluating an expression failed for one message (missing key, bad operand types, ...). */
 export class ExpressionError extends JobwireError {
@@ -31,15 +31,25 @@ export type ExpressionResult =
   /** `offset` is where in the expression text the problem is, when the library says. */
   | { readonly ok: false; readonly message: string; readonly offset: number };
 
+/**
+ * Which variables an expression sees: `message` (triggers, env), or — in a job's `then:` — also
+ * `run` (the finished run: status, exitCode, output, …) and `item` (the element of `forEach`).
+ */
+export type ExpressionScope = 'message' | 'chain';
+
 export interface ExpressionCompiler {
-  compile(source: string, position: SourcePosition, use: ExpressionUse): ExpressionResult;
+  compile(source: string, position: SourcePosition, use: ExpressionUse, scope?: ExpressionScope): ExpressionResult;
 }
 
-/** One CEL environment per config load: `message` is the only variable (a MessageView map). */
+/** CEL environments per config load: `message` (a MessageView map), plus `run` and `item` in `then:`. */
 export function createExpressionCompiler(): ExpressionCompiler {
-  const env = new Environment({ enableOptionalTypes: true }).registerVariable('message', 'map');
+  const environments: Record<ExpressionScope, Environment> = {
+    message: new Environment({ enableOptionalTypes: true }).registerVariable('message', 'map'),
+    chain: new Environment({ enableOptionalTypes: true }).registerVariable('message', 'map').registerVariable('run', 'map').registerVariable('item', 'dyn'),
+  };
   return {
-    compile(source, position, use) {
+    compile(source, position, use, scope = 'message') {
+      const env = environments[scope];
       let evaluateParsed: ReturnType<Environment['parse']>;
       try {
         evaluateParsed = env.parse(source);
@@ -62,9 +72,9 @@ export function createExpressionCompiler(): ExpressionCompiler {
         expression: {
           source,
           position,
-          evaluate(message: MessageView): unknown {
+          evaluate(message: MessageView, bindings?: ChainBindings): unknown {
             try {
-              return evaluateParsed({ message });
+              return evaluateParsed(bindings === undefined ? { message } : { message, run: bindings.run, item: bindings.item ?? null });
             } catch (error) {
               throw new ExpressionError(source, position, error);
             }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument, type YAMLError } from 'yaml';
 import { errorMessage } from '../core/errors.js';
 import { BUILT_IN_SOURCES, type CompileContext } from './compile-context.js';
+import { checkChainCycles, compileEvents } from './compile-events.js';
 import { compileJob, type JobScope } from './compile-job.js';
 import { compileDispatcher, compileExecutors, compileLimits, compileSources, compileStore } from './compile-sections.js';
 import { ConfigError, type ConfigProblem } from './config-error.js';
@@ -64,6 +65,9 @@ export function compileConfig(text: string, file: string, env: NodeJS.ProcessEnv
     reportKey(at, message) {
       problems.push({ position: locator.key(at), message });
     },
+    reportAt(position, message) {
+      problems.push({ position, message });
+    },
   };
   if (!isRecord(value)) throw toConfigError(problems);
 
@@ -75,9 +79,12 @@ export function compileConfig(text: string, file: string, env: NodeJS.ProcessEnv
     sourceNames: [...new Set([...BUILT_IN_SOURCES, ...keysOf(value['sources'])])],
     executorTypes: executorTypes(value['executors'], executors),
     executors,
+    sources,
+    jobNames: Array.isArray(value['jobs']) ? value['jobs'].flatMap((job: unknown) => (isRecord(job) && typeof job['name'] === 'string' ? [job['name']] : [])) : [],
   };
   const jobs = compileJobs(raw, scope, ctx);
   checkDuplicateNames(value['jobs'], ctx);
+  checkChainCycles(jobs, ctx);
   const config: CompiledConfig = {
     file: absolute,
     dir,
@@ -86,6 +93,7 @@ export function compileConfig(text: string, file: string, env: NodeJS.ProcessEnv
     jobs,
     dispatcher: compileDispatcher(raw, ctx),
     limits: compileLimits(raw, ctx),
+    events: compileEvents(raw, sources, jobs.map((job) => job.name), ctx),
     store: compileStore(raw, ctx),
   };
   if (problems.length > 0) throw toConfigError(problems);

@@ -7,6 +7,7 @@
  * the error reporter pick the branch the user meant from the value's type.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { EventsSchema, JOB_EVENT_FIELDS } from './schema-events.js';
 import { ExecutorSchema, JOB_RUNTIME_FIELDS } from './schema-runtime.js';
 import { Duration, ScalarText, Size, StringEnum, Text } from './schema-parts.js';
 
@@ -175,6 +176,7 @@ export const JobSchema = Type.Object(
     concurrency: Type.Optional(Type.Integer({ minimum: 1, expect: 'a whole number ≥ 1' })),
     priority: Type.Optional(Type.Integer({ expect: 'a whole number' })),
     ...JOB_RUNTIME_FIELDS,
+    ...JOB_EVENT_FIELDS,
   },
   { additionalProperties: false, expect: 'a map like { name: build, on: [...], script: ... }' },
 );
@@ -201,10 +203,16 @@ export const ConfigSchema = Type.Object(
     ),
     limits: Type.Optional(
       Type.Object(
-        { maxMessageSize: Type.Optional(Size), maxLogSize: Type.Optional(Size), maxOutputSize: Type.Optional(Size) },
+        {
+          maxMessageSize: Type.Optional(Size),
+          maxLogSize: Type.Optional(Size),
+          maxOutputSize: Type.Optional(Size),
+          maxChainDepth: Type.Optional(Type.Integer({ minimum: 1, expect: 'a whole number ≥ 1' })),
+        },
         { additionalProperties: false },
       ),
     ),
+    events: Type.Optional(EventsSchema),
     store: Type.Optional(
       Type.Object({ synchronous: Type.Optional(StringEnum(['normal', 'full'])) }, { additionalProperties: false }),
     ),

@@ -12,11 +12,69 @@ export interface SourcePosition {
   readonly col: number;
 }
 
+/** What a `then:` expression sees besides `message`: the finished run, and the `forEach` element. */
+export interface ChainBindings {
+  readonly run: Readonly<Record<string, unknown>>;
+  readonly item?: unknown;
+}
+
 /** A compiled CEL expression. Throws ExpressionError when evaluation fails for a message. */
 export interface CompiledExpression {
   readonly source: string;
   readonly position: SourcePosition;
-  evaluate(message: MessageView): unknown;
+  evaluate(message: MessageView, bindings?: ChainBindings): unknown;
+}
+
+/** A text that is either literal or one whole `${{ … }}` expression. */
+export type TextTemplate =
+  | { readonly kind: 'literal'; readonly value: string }
+  | { readonly kind: 'expression'; readonly expression: CompiledExpression };
+
+/** One entry of a job's `then:`, done when its run ends in a matching state. */
+export interface CompiledThenAction {
+  /** `failed` covers failed and timed_out; `always` also covers cancelled. */
+  readonly when: 'succeeded' | 'failed' | 'always';
+  /** One action per element of this list (CEL), with the element as `item`. */
+  readonly forEach?: CompiledExpression;
+  readonly action:
+    | {
+        readonly kind: 'publish';
+        readonly source: string;
+        readonly topic: TextTemplate;
+        readonly headers: readonly { readonly name: string; readonly value: TextTemplate }[];
+        /** Absent: `item` with forEach, else the run's output, as JSON. */
+        readonly body?: TextTemplate;
+      }
+    | {
+        readonly kind: 'run';
+        readonly job: string;
+        /** The chained message's body. Absent: `item` with forEach, else the run's output. */
+        readonly with?: TextTemplate;
+      };
+  readonly position: SourcePosition;
+}
+
+/** Where lifecycle events go. */
+export type CompiledSink = {
+  readonly name: string;
+  /** Only events whose type matches one of these (all when absent). */
+  readonly types?: readonly NameMatcher[];
+  /** Only events of these jobs (all when absent). */
+  readonly jobs?: readonly string[];
+  /** Events kept waiting in the outbox when the sink is down; beyond, the oldest are dropped. */
+  readonly maxPending: number;
+  readonly position: SourcePosition;
+} & (
+  | { readonly kind: 'bus'; readonly source: string; readonly topic: string }
+  | { readonly kind: 'webhook'; readonly url: string; readonly headers: Readonly<Record<string, string>>; readonly timeoutMs: number }
+);
+
+export interface CompiledEvents {
+  /** The CloudEvents `source` attribute of every event this jobwire emits. */
+  readonly instance: string;
+  /** Bytes of log tail an event carries. */
+  readonly logTailBytes: number;
+  readonly sinks: readonly CompiledSink[];
 }
 
 /** Matches a topic or CloudEvents type: exact, or a glob (`*` one segment, `**`/`#`/`>` the rest). */
@@ -147,6 +205,10 @@ export interface CompiledJob {
   readonly description?: string;
   /** Job-level container runtime fields (empty when none is set). */
   readonly runtime: RuntimeOptions;
+  /** `events: { keptn: true }`: answer Keptn task triggers with .started/.finished. */
+  readonly keptn: boolean;
+  /** What to do when a run ends (`then:`), in order. */
+  readonly then: readonly CompiledThenAction[];
   readonly position: SourcePosition;
 }
 
@@ -235,7 +297,10 @@ export interface CompiledConfig {
     readonly maxLogBytes: number;
     /** Largest `$JOBWIRE_OUTPUT` JSON object taken from a run (default 64 KiB). */
     readonly maxOutputBytes: number;
+    /** Longest chain of `then:` hops a message may start (through brokers too). */
+    readonly maxChainDepth: number;
   };
+  readonly events: CompiledEvents;
   readonly store: {
     /** `normal` survives a jobwire crash; `full` also survives power loss (slower). */
     readonly synchronous: 'normal' | 'full';

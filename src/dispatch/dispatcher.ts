@@ -38,7 +38,9 @@ import { ConflictError, errorMessage, NotFoundError, PermanentError, RetryableEr
 import { DEFAULT_MAX_OUTPUT_BYTES, FINAL_STATUSES, type RunRecord } from '../core/run.js';
 import type { Attempt, AttemptResult, CapturedLog, Executor, StopReason } from '../executors/executor.js';
 import { buildRunSpec } from '../matching/run-spec.js';
-import type { AttemptEnd, Store } from '../store/store.js';
+import type { Message } from '../core/message.js';
+import type { RunEffects } from '../events/run-effects.js';
+import type { AttemptEnd, Store, TransitionEffects } from '../store/store.js';
 import { retryDelayMs } from './backoff.js';
 import type { Backlog } from './backlog.js';
 
@@ -67,6 +69,8 @@ export interface DispatcherOptions {
   readonly onShutdown?: 'wait' | 'leave';
   /** `limits.maxOutputSize` (default 64 KiB). */
   readonly maxOutputBytes?: number;
+  /** Lifecycle events and chaining, written with each transition (events/run-effects.ts). */
+  readonly effects?: RunEffects;
 }
 
 interface ActiveAttempt {
@@ -77,6 +81,8 @@ interface ActiveAttempt {
   /** Its execution ended: nothing is left to stop, and how it ended is decided. */
   ended?: boolean;
   attempt?: Attempt;
+  /** When the attempt started (ms since the epoch), once it did. */
+  startedAt?: number;
   /** Why the dispatcher asked the attempt to stop, if it did. */
   stopReason?: StopReason;
   timer?: NodeJS.Timeout;
@@ -335,8 +341,9 @@ export class Dispatcher {
         return;
       }
       let attempt: Attempt;
+      let message: Message | undefined;
       try {
-        const message = await this.options.store.getMessage(run.source, run.messageId);
+        message = await this.options.store.getMessage(run.source, run.messageId);
         if (message === undefined) throw new PermanentError(`message ${run.messageId} of run ${run.id} is missing from the store`);
         const spec = buildRunSpec(job, message, { runId: run.id, attempt: run.attempts, maxOutputBytes: this.options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES }, this.options.processEnv);
         attempt = await executor.start(spec);
@@ -347,12 +354,14 @@ export class Dispatcher {
       }
       active.attempt = attempt;
       const startedAt = this.now();
+      active.startedAt = startedAt;
       if (active.stopReason !== undefined) attempt.stop(active.stopReason);
       if (job.timeoutMs !== undefined) {
         active.timer = setTimeout(() => this.stopAttempt(active, 'timeout'), job.timeoutMs);
       }
       // Recorded while the attempt runs (see the top); its end is recorded after this.
-      const recordedRunning = this.options.store.markRunning(run.id, attempt.handle, startedAt).then(
+      const started = message;
+      const recordedRunning = this.recordRunning(run, job, attempt.handle, startedAt, () => Promise.resolve(started)).then(
         (running) => {
           log.info({ handle: attempt.handle, attempt: run.attempts }, 'run started');
           this.options.onEvent?.({ type: 'run.started', run: running, at: startedAt });
@@ -364,6 +373,48 @@ export class Dispatcher {
       if (this.state === 'draining' && this.leavesRunning(job.executor)) this.leave(active);
       await this.settle(active, attempt, recordedRunning);
     });
+  }
+
+  /** starting → running, with the start's events in the same transaction. */
+  private async recordRunning(run: RunRecord, job: CompiledJob | undefined, handle: string, startedAt: number, message: () => Promise<Message | undefined>): Promise<RunRecord> {
+    const { effects, store } = this.options;
+    const running: RunRecord = { ...run, status: 'running', handle, startedAt };
+    const transition = effects === undefined ? undefined : await effects.started(running, job, startedAt, message);
+    const recorded = await store.markRunning(run.id, handle, startedAt, transition);
+    if (transition !== undefined) effects?.committed(transition);
+    return recorded;
+  }
+
+  /** The effects of a run's final end (events, then:); undefined when it will be retried. */
+  private async finalEffects(run: RunRecord, job: CompiledJob | undefined, end: AttemptEnd): Promise<TransitionEffects | undefined> {
+    const { effects } = this.options;
+    if (effects === undefined || end.retryAt !== undefined) return undefined;
+    const final: RunRecord = {
+      ...run,
+      status: end.status,
+      exitCode: end.exitCode,
+      reason: end.reason,
+      finishedAt: end.finishedAt,
+      output: end.output?.kind === 'json' ? end.output.value : null,
+      outputError: end.output?.kind === 'invalid' ? end.output.error : null,
+      steps: end.steps ?? null,
+    };
+    const log = end.log === null ? null : { text: end.log.text, droppedBytes: end.log.droppedBytes, totalBytes: end.log.totalBytes };
+    try {
+      return await effects.finished(final, job, log, end.finishedAt, () => this.options.store.getMessage(run.source, run.messageId));
+    } catch (error) {
+      // Never lose the run's end to its events: record it without them, loudly.
+      this.runLogger(run).error({ err: error }, 'could not build the events/then of a finished run; recording its end without them');
+      return undefined;
+    }
+  }
+
+  /** After an end with effects was committed: deliver, and start the chained runs. */
+  private committedEnd(effects: TransitionEffects | undefined): void {
+    if (effects === undefined) return;
+    this.options.effects?.committed(effects);
+    const chained = (effects.messages ?? []).reduce((count, chain) => count + chain.runs.length, 0);
+    if (chained > 0) this.enqueued(chained);
   }
 
   /**
@@ -409,12 +460,19 @@ export class Dispatcher {
           ? now
           : now + retryDelayMs(job.retries, run.attempts)
         : undefined;
-    const record = await this.options.store.finishAttempt(run.id, {
+    const attemptEnd: AttemptEnd = {
       ...end,
       finishedAt: now,
       log: { attempt: run.attempts, ...result.log },
       ...(retryAt === undefined ? {} : { retryAt }),
-    });
+      ...(result.output === undefined ? {} : { output: result.output }),
+      ...(result.steps === undefined ? {} : { steps: result.steps }),
+    };
+    // The started record is `run` plus what markRunning wrote; the end's events need its start.
+    const started = active.startedAt === undefined ? run : { ...run, startedAt: active.startedAt };
+    const effects = await this.finalEffects(started, job, attemptEnd);
+    const record = await this.options.store.finishAttempt(run.id, effects === undefined ? attemptEnd : { ...attemptEnd, effects });
+    this.committedEnd(effects);
     // Committed: what the executor kept so a restart could learn this end may go.
     active.attempt?.release?.();
     const log = this.runLogger(run);
@@ -460,10 +518,11 @@ export class Dispatcher {
     this.track(run, async (active) => {
       active.attempt = attempt;
       const startedAt = run.startedAt ?? attempt.startedAt ?? this.now();
+      active.startedAt = startedAt;
       // Started, but the start was not recorded before the crash.
       const recordedRunning =
         run.status === 'starting'
-          ? this.options.store.markRunning(run.id, attempt.handle, startedAt).then(
+          ? this.recordRunning(run, active.job, attempt.handle, startedAt, () => this.options.store.getMessage(run.source, run.messageId)).then(
               () => undefined,
               (error: unknown) => this.runLogger(run).error({ err: error, handle: attempt.handle }, 'adopted run could not be recorded as running'),
             )
@@ -480,14 +539,17 @@ export class Dispatcher {
     const job = this.options.jobs.get(run.job);
     const retriesInRuntime = executor?.retriesInRuntime === true;
     const retryAt = job !== undefined && !retriesInRuntime && run.attempts < run.maxAttempts ? this.now() : undefined;
-    const record = await this.options.store.finishAttempt(run.id, {
+    const end: AttemptEnd = {
       status: 'failed',
       exitCode: null,
       reason,
       finishedAt: this.now(),
       log: null,
       ...(retryAt === undefined ? {} : { retryAt }),
-    });
+    };
+    const effects = await this.finalEffects(run, job, end);
+    const record = await this.options.store.finishAttempt(run.id, effects === undefined ? end : { ...end, effects });
+    this.committedEnd(effects);
     this.runLogger(run).warn({ reason, status: record.status }, record.status === 'queued' ? 'orphaned run retried' : 'orphaned run marked failed');
   }
 

@@ -1,0 +1,73 @@
+/**
+ * Delivers outbox entries to a configured source's bus through its Publisher (AMQP with
+ * publisher confirms, STOMP with receipts, NATS JetStream acks): an entry counts as delivered
+ * only once the broker confirmed it. The connection is opened on first use and dropped after a
+ * failure, so the next try reconnects; a broker that is down costs retries, never a run.
+ */
+import type { Logger } from 'pino';
+import type { SourceDefinition } from '../config/types.js';
+import { errorMessage } from '../core/errors.js';
+import type { Publisher } from '../sources/source.js';
+import type { OutboxRecord } from '../store/store.js';
+import type { Deliverer, OutboundPayload } from './deliverer.js';
+
+export interface BusDelivererOptions {
+  readonly target: string;
+  readonly source: SourceDefinition;
+  /** Default topic when an entry names none (a sink's `topic`). */
+  readonly topic?: string;
+  readonly maxPending?: number;
+  readonly connect: (definition: SourceDefinition, context: { readonly logger: Logger }) => Promise<Publisher>;
+  readonly logger: Logger;
+}
+
+export class BusDeliverer implements Deliverer {
+  readonly target: string;
+  readonly pipelined = true;
+  readonly maxPending: number | undefined;
+  #publisher: Promise<Publisher> | undefined;
+  #lastError: string | undefined;
+  #delivered = 0;
+
+  constructor(private readonly options: BusDelivererOptions) {
+    this.target = options.target;
+    this.maxPending = options.maxPending;
+  }
+
+  async deliver(entry: OutboxRecord, payload: OutboundPayload): Promise<void> {
+    const topic = payload.topic ?? this.options.topic;
+    if (topic === undefined) throw new Error(`outbox entry ${entry.seq} names no topic and ${this.target} has none`);
+    this.#publisher ??= this.options.connect(this.options.source, { logger: this.options.logger });
+    const publishing = this.#publisher;
+    try {
+      const publisher = await publishing;
+      await publisher.publish(topic, Buffer.from(payload.body, 'utf8'), { ...payload.headers, 'message-id': entry.id });
+      this.#delivered++;
+      this.#lastError = undefined;
+    } catch (error) {
+      this.#lastError = errorMessage(error);
+      // The next try reconnects; whoever still holds this connection finishes with it first.
+      if (this.#publisher === publishing) {
+        this.#publisher = undefined;
+        void publishing.then((publisher) => publisher.close()).catch(() => undefined);
+      }
+      throw error;
+    }
+  }
+
+  describe(): Readonly<Record<string, unknown>> {
+    return {
+      type: 'bus',
+      source: this.options.source.name,
+      ...(this.options.topic === undefined ? {} : { topic: this.options.topic }),
+      delivered: this.#delivered,
+      lastError: this.#lastError ?? null,
+    };
+  }
+
+  async close(): Promise<void> {
+    const publishing = this.#publisher;
+    this.#publisher = undefined;
+    if (publishing !== undefined) await publishing.then((publisher) => publisher.close()).catch(() => undefined);
+  }
+}
