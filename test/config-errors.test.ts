@@ -6,7 +6,7 @@ import { configErrorLines, yamlLines } from './support/config-fixtures.js';
 const JOB_KEYS =
   'name, description, on, schedule, executor, command, args, script, image, env, files, workingDir, timeout, retries, ' +
   'concurrency, priority, namespace, resources, ttlSecondsAfterFinished, restartPolicy, serviceAccountName, ' +
-  'securityContext, nodeSelector, tolerations, priorityClassName, imagePullPolicy, imagePullSecrets, envFrom';
+  'securityContext, nodeSelector, tolerations, priorityClassName, imagePullPolicy, imagePullSecrets, envFrom, events, then';
 
 /** Compiles `text` as `c.yaml` and returns the error lines it must produce. */
 function errorsOf(text: string, env: NodeJS.ProcessEnv = {}): string[] {
@@ -199,6 +199,47 @@ describe('config errors: expressions', () => {
         'c.yaml:8:22: env "C": JSONPath "$[?(@.x == )]" has a bad filter ?(@.x == ): Expected expression after == at character 10',
       ],
     );
+  });
+});
+
+describe('config errors: events and then', () => {
+  it('checks sinks, then entries, their expressions, and refuses then: run loops', () => {
+    const errors = errorsOf(
+      yamlLines(
+        'sources:',
+        '  rabbit: { type: amqp, url: amqp://x }',
+        'events:',
+        '  sinks:',
+        '    both: { source: rabbit, webhook: "http://x" }',
+        '    bus: { source: rabit, topic: t }',
+        '    notopic: { source: rabbit }',
+        '    hook: { webhook: "ftp://x" }',
+        'jobs:',
+        '  - name: a',
+        '    on: [{ source: http }]',
+        '    script: echo',
+        '    then:',
+        '      - run: b',
+        '      - run: nope',
+        '      - publish: { source: rabbit, topic: t }',
+        '        run: b',
+        '      - { forEach: "${{ run.output.files + }}", run: b }',
+        '  - name: b',
+        '    on: [{ source: http }]',
+        '    script: echo',
+        '    then: [{ when: failed, run: a }]',
+      ),
+    );
+    assert.deepEqual(errors, [
+      'c.yaml:5:5: sink "both" needs exactly one of "source" (a bus) or "webhook" (a URL)',
+      'c.yaml:6:20: no source "rabit" to publish to; did you mean "rabbit"?',
+      'c.yaml:7:5: sink "notopic" needs "topic": where on source "rabbit" the events go',
+      'c.yaml:8:22: sink "hook": webhook must be an http:// or https:// URL',
+      'c.yaml:15:14: no job "nope" to run',
+      'c.yaml:16:9: a then entry needs exactly one of "publish" (a message to a bus) or "run" (a job)',
+      'c.yaml:18:43: CEL syntax error: Unexpected token: EOF',
+      'c.yaml:22:12: then: run makes a loop (a → b → a): it would run forever; break the cycle',
+    ]);
   });
 });
 

@@ -125,7 +125,7 @@ describe('loadConfig: a valid config', () => {
     assert.equal(cluster.settings.context, 'prod');
     assert.equal(cluster.settings.qps, 20);
     assert.deepEqual(config.dispatcher, { concurrency: 4, shutdownGraceMs: 10_000, onShutdown: 'wait', maxQueuedRuns: 10_000 });
-    assert.deepEqual(config.limits, { maxMessageBytes: 524_288, maxLogBytes: 2_097_152 });
+    assert.deepEqual(config.limits, { maxMessageBytes: 524_288, maxLogBytes: 2_097_152, maxOutputBytes: 65_536, maxChainDepth: 16 });
     assert.deepEqual(config.store, { synchronous: 'full' });
   });
 
