@@ -50,7 +50,7 @@ describe('config errors: schema', () => {
     ]);
     assert.deepEqual(errorsOf(yamlLines('sorces: {}', ...job().split('\n'))), [
       'c.yaml:1:1: unknown top-level key "sorces"; did you mean "sources"? ' +
-        '(allowed: sources, executors, jobs, dispatcher, limits, store)',
+        '(allowed: sources, executors, jobs, dispatcher, limits, events, store)',
     ]);
     assert.deepEqual(errorsOf(job('    env:', '      A: { jsonPath: "$.x" }')), [
       'c.yaml:6:12: unknown key "jsonPath" in env "A" of job "build"; did you mean "jsonpath"? ' +
