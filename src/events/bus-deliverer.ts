@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { SourceDefinition } from '../config/types.js';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage, RetryableError } from '../core/errors.js';
 import type { Publisher } from '../sources/source.js';
 import type { OutboxRecord } from '../store/store.js';
 import type { Deliverer, OutboundPayload } from './deliverer.js';
@@ -19,6 +19,8 @@ export interface BusDelivererOptions {
   readonly maxPending?: number;
   readonly connect: (definition: SourceDefinition, context: { readonly logger: Logger }) => Promise<Publisher>;
   readonly logger: Logger;
+  /** A connect or a publish not confirmed within this counts as failed (default 10 s). */
+  readonly timeoutMs?: number;
 }
 
 export class BusDeliverer implements Deliverer {
@@ -40,8 +42,12 @@ export class BusDeliverer implements Deliverer {
     this.#publisher ??= this.options.connect(this.options.source, { logger: this.options.logger });
     const publishing = this.#publisher;
     try {
-      const publisher = await publishing;
-      await publisher.publish(topic, Buffer.from(payload.body, 'utf8'), { ...payload.headers, 'message-id': entry.id });
+      // A connection that dies under a publish may never answer it: bounded, so the relay retries.
+      await withTimeout(
+        publishing.then((publisher) => publisher.publish(topic, Buffer.from(payload.body, 'utf8'), { ...payload.headers, 'message-id': entry.id })),
+        this.options.timeoutMs ?? 10_000,
+        `${this.target}: no confirmation from source ${this.options.source.name}`,
+      );
       this.#delivered++;
       this.#lastError = undefined;
     } catch (error) {
@@ -70,4 +76,12 @@ export class BusDeliverer implements Deliverer {
     this.#publisher = undefined;
     if (publishing !== undefined) await publishing.then((publisher) => publisher.close()).catch(() => undefined);
   }
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new RetryableError(`${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }

@@ -50,6 +50,12 @@ export class TcpProxy {
     this.dropAll();
   }
 
+  /** Forwards again (after `cut` or `freeze`): the broker is back. */
+  restore(): void {
+    this.refusing = false;
+    this.frozen = false;
+  }
+
   async close(): Promise<void> {
     this.cut();
     if (!this.server.listening) return;
