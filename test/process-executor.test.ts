@@ -59,6 +59,14 @@ async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_
   }
 }
 
+async function waitUntilAsync(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** The session id of a process (field 6 of /proc/<pid>/stat), or undefined when it is gone. */
 function sessionOf(pid: number): number | undefined {
   try {
@@ -140,7 +148,7 @@ describe('process executor: environment and files', () => {
       assert.ok(!output(result).includes('hunter2'));
       assert.ok(output(result).includes(`PATH=${process.env.PATH}\n`));
       const allowed = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'USER', 'SHELL'];
-      const expected = ['GREETING', 'JOBWIRE_JOB', 'JOBWIRE_MESSAGE', 'JOBWIRE_RUN_ID', 'JOBWIRE_WORKDIR'];
+      const expected = ['GREETING', 'JOBWIRE_JOB', 'JOBWIRE_MESSAGE', 'JOBWIRE_OUTPUT', 'JOBWIRE_RUN_ID', 'JOBWIRE_WORKDIR'];
       for (const name of names) assert.ok(allowed.includes(name) || expected.includes(name), `unexpected ${name}`);
       for (const name of expected) assert.ok(names.includes(name), `missing ${name}`);
     } finally {
@@ -174,6 +182,66 @@ describe('process executor: environment and files', () => {
     results.forEach((result, i) => assert.equal(output(result), `${workingDir}|${messages[i]}`));
     assert.deepEqual(await readdir(workingDir), []);
     assert.deepEqual(await readdir(runsDir), []);
+  });
+});
+
+describe('process executor: outputs through $JOBWIRE_OUTPUT', () => {
+  it('reports the JSON object the job wrote, and keeps the folder holding it until the end is released', async () => {
+    const spec = testSpec(bash('printf \'{"version":"1.2.3","passed":true}\' > "$JOBWIRE_OUTPUT"; echo done'));
+    const attempt = await executor().start(spec);
+    const result = await attempt.done;
+    assert.equal(output(result), 'done\n');
+    assert.deepEqual(result.output, { kind: 'json', value: { version: '1.2.3', passed: true } });
+    const folder = path.join(runsDir, `${spec.runId}-1`);
+    assert.equal(existsSync(path.join(folder, 'output.json')), true, 'a crash before the store has the end must not lose the output');
+    attempt.release?.();
+    await waitUntil(() => !existsSync(folder), 'the folder goes once the end is released');
+  });
+
+  it('reports no output when the job wrote none, and removes the folder before done resolves', async () => {
+    const result = await run(bash('echo "$JOBWIRE_OUTPUT"'));
+    assert.deepEqual(result.output, { kind: 'none' });
+    assert.match(output(result), new RegExp(`^${runsDir}/[^/]+-1/output\\.json\n$`));
+    assert.deepEqual(await readdir(runsDir), []);
+  });
+
+  it('reports an output it cannot take as invalid, whatever the exit code, with the reason', async () => {
+    const exec = executor();
+    const cases: Array<[string[], Partial<RunSpec>, string | RegExp]> = [
+      [bash('echo "version=1" > "$JOBWIRE_OUTPUT"'), {}, /^output is not JSON: /],
+      [bash('echo "[1,2]" > "$JOBWIRE_OUTPUT"; exit 4'), {}, 'output must be a JSON object, got array'],
+      [bash('printf \'{"a":"0123456789"}\' > "$JOBWIRE_OUTPUT"'), { maxOutputBytes: 10 }, 'output is 18 bytes, over limits.maxOutputSize 10'],
+    ];
+    for (const [argv, extra, error] of cases) {
+      const attempt = await exec.start(testSpec(argv, extra));
+      const result = await attempt.done;
+      attempt.release?.();
+      assert.equal(result.output?.kind, 'invalid', JSON.stringify(result.output));
+      const message = result.output?.kind === 'invalid' ? result.output.error : '';
+      if (typeof error === 'string') assert.equal(message, error);
+      else assert.match(message, error);
+    }
+  });
+
+  it('keeps the output in the run folder when the job has its own workingDir, which stays clean', async () => {
+    const workingDir = path.join(root, 'output-workdir');
+    await mkdir(workingDir);
+    const attempt = await executor().start(testSpec(bash('echo \'{"where":"run folder"}\' > "$JOBWIRE_OUTPUT"; dirname "$JOBWIRE_OUTPUT"'), { workingDir }));
+    const result = await attempt.done;
+    attempt.release?.();
+    assert.deepEqual(result.output, { kind: 'json', value: { where: 'run folder' } });
+    assert.notEqual(output(result).trim(), workingDir);
+    assert.deepEqual(await readdir(workingDir), []);
+  });
+
+  it('reports the output of an attempt that was stopped', async () => {
+    const attempt = await executor({ killGraceMs: 200 }).start(testSpec(bash('echo \'{"partial":true}\' > "$JOBWIRE_OUTPUT"; echo ready; sleep 100')));
+    await waitUntilAsync(async () => (await attempt.readLog()).text === 'ready\n', 'the job wrote its output');
+    attempt.stop('cancel');
+    const result = await attempt.done;
+    attempt.release?.();
+    assert.equal(result.kind, 'stopped');
+    assert.deepEqual(result.output, { kind: 'json', value: { partial: true } });
   });
 });
 

@@ -229,11 +229,11 @@ describe('spawner: attempts outlive the jobwire that started them', { timeout: 6
     return { spawner, exec };
   }
 
-  /** Waits in the job until `gate` exists, so the test decides when the job ends. */
+  /** Waits in the job until `gate` exists, so the test decides when the job ends; then writes its output. */
   const gated = (gate: string, exitCode: number): string[] => [
     'sh',
     '-c',
-    `echo started; while [ ! -e "$1" ]; do sleep 0.02; done; echo finished; exit ${exitCode}`,
+    `echo started; while [ ! -e "$1" ]; do sleep 0.02; done; echo finished; echo '{"exitCode":${exitCode}}' > "$JOBWIRE_OUTPUT"; exit ${exitCode}`,
     'job',
     gate,
   ];
@@ -261,6 +261,7 @@ describe('spawner: attempts outlive the jobwire that started them', { timeout: 6
     assert.equal(result.kind, 'exited');
     assert.equal(result.kind === 'exited' ? result.exitCode : undefined, 3);
     assert.equal(result.log.text, 'started\nfinished\n');
+    assert.deepEqual(result.output, { kind: 'json', value: { exitCode: 3 } });
     recovered.attempt.release?.();
   });
 
@@ -289,9 +290,48 @@ describe('spawner: attempts outlive the jobwire that started them', { timeout: 6
     assert.equal(result.kind === 'exited' ? result.exitCode : undefined, 3);
     assert.equal(result.log.text, 'started\nfinished\n');
     assert.ok(result.endedAt !== undefined && result.endedAt <= Date.now());
+    assert.deepEqual(result.output, { kind: 'json', value: { exitCode: 3 } });
     assert.equal(existsSync(path.join(folder, 'exit.json')), true, 'the record stays until the end is recorded');
     recovered.attempt.release?.();
     await waitUntil(() => !existsSync(folder), 'the folder goes once the end is recorded');
+  });
+
+  it('an end jobwire saw but had not recorded when it died is adopted again with its output', async () => {
+    const stateDir = mkdtempSync(path.join(root, 'state-'));
+    const first = jobwireSide(stateDir);
+    const spec = testSpec(['sh', '-c', 'echo \'{"artifact":"report.html"}\' > "$JOBWIRE_OUTPUT"; exit 0']);
+    const attempt = await first.exec.start(spec);
+    const seen = await attempt.done;
+    assert.deepEqual(seen.output, { kind: 'json', value: { artifact: 'report.html' } });
+    // jobwire dies before the store has the end (no release): the spawner keeps it.
+    await first.spawner.close({ leaveRunning: true });
+
+    const second = jobwireSide(stateDir);
+    const recovered = await second.exec.recover(inFlightRun({ id: spec.runId, job: 'test', executor: 'local', handle: attempt.handle }));
+    assert.equal(recovered.kind, 'adopted');
+    if (recovered.kind !== 'adopted') return;
+    const result = await recovered.attempt.done;
+    assert.equal(result.kind === 'exited' ? result.exitCode : undefined, 0);
+    assert.deepEqual(result.output, { kind: 'json', value: { artifact: 'report.html' } });
+    recovered.attempt.release?.();
+    const folder = path.join(stateDir, 'runs', `${spec.runId}-1`);
+    await waitUntil(() => !existsSync(folder), 'the folder goes once the end is recorded');
+  });
+
+  it('an output folder whose end was recorded just before a crash is removed at the next start', async () => {
+    const stateDir = mkdtempSync(path.join(root, 'state-'));
+    const first = jobwireSide(stateDir);
+    const spec = testSpec(['sh', '-c', 'echo \'{"n":1}\' > "$JOBWIRE_OUTPUT"']);
+    const attempt = await first.exec.start(spec);
+    await attempt.done;
+    // The store had the end, then jobwire died before release: no run will claim this folder.
+    await first.spawner.close({ leaveRunning: true });
+    const folder = path.join(stateDir, 'runs', `${spec.runId}-1`);
+    assert.equal(existsSync(folder), true);
+
+    const second = jobwireSide(stateDir);
+    await second.exec.recovered?.();
+    assert.equal(existsSync(folder), false);
   });
 
   it('a run claimed but never spawned is not started; attempts no run claims are killed or forgotten', async () => {

@@ -17,12 +17,17 @@
  * memory or the exit record it wrote to the attempt's folder. Neither, and the run was still
  * `starting` → it never started. Only when the spawner itself is gone too (the machine
  * restarted) is a started attempt lost.
+ *
+ * Outputs: `$JOBWIRE_OUTPUT` is output.json in the attempt's folder, read when the attempt ends
+ * (output-file.ts), adopted attempts included. A folder holding an output is kept until the end
+ * is in the store (`release`), so an end the spawner still holds after a crash finds its output
+ * again; the spawner's exit record, written there on that crash, lets `recovered` remove it.
  */
 import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { JobwireError, PermanentError, RetryableError, errorMessage } from '../core/errors.js';
-import type { RunRecord } from '../core/run.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, type AttemptOutput, type RunRecord } from '../core/run.js';
 import type {
   Attempt,
   AttemptResult,
@@ -33,7 +38,8 @@ import type {
   StopReason,
 } from './executor.js';
 import { signalGroup } from './process-group.js';
-import { attemptFolder, prepareRunFolder, removeRunFolder } from './run-folder.js';
+import { readOutputFile } from './output-file.js';
+import { attemptFolder, outputFileOf, prepareRunFolder, removeRunFolder } from './run-folder.js';
 import { SpawnerClient, type ChildEnd, type SpawnOptions, type SpawnedChild } from './spawner/client.js';
 import { ChildSpawnError, SpawnerError } from './spawner/errors.js';
 import { readExitRecord, type ExitRecord } from './spawner/exit-record.js';
@@ -43,6 +49,11 @@ export interface ProcessExecutorOptions {
   /** Parent of the per-attempt folders; created if missing. */
   readonly runsDir: string;
   readonly maxLogBytes: number;
+  /**
+   * `limits.maxOutputSize` for attempts adopted after a restart (a started attempt uses its
+   * spec's); default DEFAULT_MAX_OUTPUT_BYTES.
+   */
+  readonly maxOutputBytes?: number;
   /**
    * The process spawner to fork through, shared by every executor of a jobwire and closed by its
    * owner (app.ts). Without one the executor starts, and closes, its own.
@@ -97,9 +108,10 @@ class ProcessExecutor implements Executor {
     if (this.#closed) throw new RetryableError(`executor ${this.name} is closed`);
     const runDir = attemptFolder(this.#options.runsDir, spec.runId, spec.attempt);
     try {
-      const { cwd, messagePath } = await prepareRunFolder(spec, runDir);
+      const { cwd, messagePath, outputPath } = await prepareRunFolder(spec, runDir);
       const env = childEnv(this.#options.baseEnv ?? process.env, spec.env, {
         JOBWIRE_MESSAGE: messagePath,
+        JOBWIRE_OUTPUT: outputPath,
         JOBWIRE_WORKDIR: cwd,
       });
       const child = await spawnChild(this.#spawner, {
@@ -109,7 +121,7 @@ class ProcessExecutor implements Executor {
         maxLogBytes: this.#options.maxLogBytes,
         attempt: { key: path.basename(runDir), dir: runDir },
       });
-      const attempt = this.#track(child, runDir, spec.runId);
+      const attempt = this.#track(child, runDir, spec.runId, spec.maxOutputBytes);
       // close() ran while this start was preparing: the shutdown applies to it as well.
       if (this.#closed) attempt.stop('shutdown');
       return attempt;
@@ -127,7 +139,7 @@ class ProcessExecutor implements Executor {
     const adopted = await this.#spawner.adopt(key);
     if (adopted !== undefined) {
       this.#claimedFolders.add(key);
-      return { kind: 'adopted', attempt: this.#track(adopted, runDir, run.id) };
+      return { kind: 'adopted', attempt: this.#track(adopted, runDir, run.id, this.#recoveredMaxOutputBytes()) };
     }
     const record = await readExitRecord(runDir).catch((error: unknown) => {
       this.#options.logger?.warn({ err: error, runId: run.id, dir: runDir }, 'the exit record of an attempt is unreadable; the attempt counts as lost');
@@ -136,7 +148,8 @@ class ProcessExecutor implements Executor {
     if (record !== undefined && record.key === key) {
       this.#claimedFolders.add(key);
       // The record is this end's only copy until the store has it: the folder goes at release.
-      return { kind: 'adopted', attempt: this.#track(new RecordedChild(record), runDir, run.id, { keepFolderUntilRelease: true }) };
+      const attempt = this.#track(new RecordedChild(record), runDir, run.id, this.#recoveredMaxOutputBytes(), { keepFolderUntilRelease: true });
+      return { kind: 'adopted', attempt };
     }
     const pid = parseHandle(run.handle);
     let killed = false;
@@ -167,16 +180,28 @@ class ProcessExecutor implements Executor {
     this.#claimedFolders.clear();
   }
 
-  #track(child: SpawnedChild, runDir: string, runId: string, options: { keepFolderUntilRelease?: boolean } = {}): ProcessAttempt {
+  #track(
+    child: SpawnedChild,
+    runDir: string,
+    runId: string,
+    maxOutputBytes: number,
+    options: { keepFolderUntilRelease?: boolean } = {},
+  ): ProcessAttempt {
     const attempt = new ProcessAttempt(child, {
       killGraceMs: this.#options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
       keepFolderUntilRelease: options.keepFolderUntilRelease === true,
+      readOutput: () => readOutputFile(outputFileOf(runDir), maxOutputBytes),
       cleanup: () => this.#removeFolder(runDir, runId),
       untrack: () => this.#live.delete(attempt),
     });
     this.#live.add(attempt);
     void attempt.done.then(() => this.#live.delete(attempt));
     return attempt;
+  }
+
+  /** The limit an adopted attempt's output is read with: the current config's. */
+  #recoveredMaxOutputBytes(): number {
+    return this.#options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   }
 
   prepare(): void {
@@ -206,6 +231,8 @@ interface AttemptOptions {
   readonly cleanup: () => Promise<void>;
   /** The folder holds the end's exit record: it is removed at release (committed), not before. */
   readonly keepFolderUntilRelease: boolean;
+  /** What the job wrote to `$JOBWIRE_OUTPUT`, read from its folder (never throws). */
+  readonly readOutput: () => Promise<AttemptOutput>;
   /** The executor stops counting it as its own (it was left running at shutdown). */
   readonly untrack: () => void;
 }
@@ -226,6 +253,8 @@ class ProcessAttempt implements Attempt {
   #left = false;
   #stopRequested = false;
   #finished = false;
+  /** The folder goes at release, not before `done`: it holds the only copy of the end or its output. */
+  #folderKeptUntilRelease: boolean;
   #graceTimer: NodeJS.Timeout | undefined;
   #drainTimer: NodeJS.Timeout | undefined;
 
@@ -235,6 +264,7 @@ class ProcessAttempt implements Attempt {
     this.handle = `pid:${child.pid}`;
     this.startedAt = child.startedAt;
     this.#options = options;
+    this.#folderKeptUntilRelease = options.keepFolderUntilRelease;
     this.done = child.ended.then((end) => this.#finish(end));
   }
 
@@ -244,8 +274,13 @@ class ProcessAttempt implements Attempt {
   }
 
   release(): void {
-    this.#child.release();
-    if (this.#options.keepFolderUntilRelease) void this.#options.cleanup();
+    if (!this.#folderKeptUntilRelease) {
+      this.#child.release();
+      return;
+    }
+    // Folder first: should jobwire die in between, the spawner still holds the end, writes its
+    // exit record into the folder, and the next start's `recovered` removes both.
+    void this.#options.cleanup().then(() => this.#child.release());
   }
 
   leave(): void {
@@ -274,9 +309,16 @@ class ProcessAttempt implements Attempt {
     // The spawner already killed what the run left in its group (or, if the spawner died, the
     // client killed the whole group): nothing of this run is left to signal.
     const result = this.#result(end);
-    // Left running: its folder is its working directory, and the next jobwire's to remove.
-    if (!this.#left && !this.#options.keepFolderUntilRelease) await this.#options.cleanup();
-    return end.kind === 'exited' ? { ...result, endedAt: end.endedAt } : result;
+    const ended = end.kind === 'exited' ? { ...result, endedAt: end.endedAt } : result;
+    // Left running: its folder is its working directory (and its output not written yet), the
+    // next jobwire's to read and remove.
+    if (this.#left) return ended;
+    const output = await this.#options.readOutput();
+    // Until the store has the end, the spawner may hand it to the next jobwire after a crash;
+    // the output must still be there then.
+    if (output.kind !== 'none') this.#folderKeptUntilRelease = true;
+    if (!this.#folderKeptUntilRelease) await this.#options.cleanup();
+    return { ...ended, output };
   }
 
   #result(end: ChildEnd): AttemptResult {

@@ -19,7 +19,8 @@ export interface ExecutorContext {
 }
 
 function createExecutor(definition: ExecutorDefinition, config: CompiledConfig, context: ExecutorContext): Executor {
-  const common = { name: definition.name, maxLogBytes: config.limits.maxLogBytes, logger: context.logger };
+  // maxOutputBytes: the limit for attempts adopted after a restart; a started one carries its own.
+  const common = { name: definition.name, maxLogBytes: config.limits.maxLogBytes, maxOutputBytes: config.limits.maxOutputBytes, logger: context.logger };
   switch (definition.type) {
     case 'process':
       return createProcessExecutor({ ...common, runsDir: path.join(context.dataDir, 'runs'), spawner: context.spawner });

@@ -1,8 +1,11 @@
 /**
  * The per-attempt folder of the process executor: `<runsDir>/<runId>-<attempt>`, holding
- * message.json and, unless the job names its own workingDir, the job's files and cwd. Created
- * fresh before the spawn and removed before the attempt's `done` resolves, so callers see a
- * clean disk.
+ * message.json, the job's output.json once it writes one (`$JOBWIRE_OUTPUT`, always here, even
+ * when the job names its own workingDir) and, unless the job names its own workingDir, the
+ * job's files and cwd. Created fresh before the spawn and removed before the attempt's `done`
+ * resolves, so callers see a clean disk — except a folder holding the attempt's output (or the
+ * spawner's exit record), which stays until the end is in the store (`release`): a crash in
+ * between must not lose the output, since the next jobwire reads it again from here.
  *
  * This stays in jobwire, asynchronous, rather than moving into the spawner with the fork: done
  * there (synchronously or not) it cost the spawner more than it saved jobwire — a directory
@@ -13,6 +16,7 @@ import { copyFile, mkdir, rm, rmdir, stat, unlink, writeFile } from 'node:fs/pro
 import path from 'node:path';
 import { PermanentError, errorMessage } from '../core/errors.js';
 import type { RunSpec } from './executor.js';
+import { OUTPUT_FILE } from './output-file.js';
 
 const MESSAGE_FILE = 'message.json';
 
@@ -21,6 +25,8 @@ export interface PreparedFolder {
   readonly cwd: string;
   /** message.json, the job's JOBWIRE_MESSAGE. */
   readonly messagePath: string;
+  /** output.json, the job's JOBWIRE_OUTPUT (written by the job, if at all). */
+  readonly outputPath: string;
 }
 
 export function attemptFolder(runsDir: string, runId: string, attempt: number): string {
@@ -76,7 +82,12 @@ export async function prepareRunFolder(spec: RunSpec, runDir: string): Promise<P
   const messagePath = path.join(runDir, MESSAGE_FILE);
   // 0600: the message may carry data other local users should not read.
   await writeFile(messagePath, spec.messageJson, { mode: 0o600 });
-  return { cwd, messagePath };
+  return { cwd, messagePath, outputPath: outputFileOf(runDir) };
+}
+
+/** Where an attempt's job writes its output (`$JOBWIRE_OUTPUT`), in its run folder. */
+export function outputFileOf(runDir: string): string {
+  return path.join(runDir, OUTPUT_FILE);
 }
 
 /** Removes the folder and everything in it; a folder already gone is fine. */
