@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
 import * as amqp from './support/amqp.js';
+import { withBrokers } from './support/broker-lock.js';
 import { eventually } from './support/eventually.js';
 import { tempDir } from './support/harness.js';
 import { startServe, type ServeProcess } from './support/serve-process.js';
@@ -44,7 +45,9 @@ async function allRuns(url: string): Promise<RunPage['runs']> {
   return runs;
 }
 
-it('runs the examples/pipeline chain over RabbitMQ exactly once per step across two kill -9', { timeout: 150_000 }, async () => {
+it('runs the examples/pipeline chain over RabbitMQ exactly once per step across two kill -9', { timeout: 600_000 }, () => withBrokers(['rabbitmq'], pipeline));
+
+async function pipeline(): Promise<void> {
   await amqp.requireBroker();
   const prefix = amqp.uniqueName('pipeline');
   const dir = tempDir('jobwire-pipeline-');
@@ -103,4 +106,4 @@ it('runs the examples/pipeline chain over RabbitMQ exactly once per step across 
     await rabbit.deleteQueues(...queues);
     await rabbit.close();
   }
-});
+}

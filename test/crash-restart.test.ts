@@ -11,6 +11,7 @@ import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import * as amqp from './support/amqp.js';
+import { withBrokers } from './support/broker-lock.js';
 import { eventually } from './support/eventually.js';
 import { tempDir } from './support/harness.js';
 import * as nats from './support/nats.js';
@@ -22,6 +23,8 @@ const KILLS = 10;
 const CONCURRENCY = 32;
 /** The whole loop, per broker; a healthy run takes a fraction of it. */
 const SCENARIO_TIMEOUT_MS = 150_000;
+/** How long a scenario may wait for its broker's test lock (another file restarting it). */
+const LOCK_WAIT_MS = 300_000;
 
 interface Payload {
   readonly i: string;
@@ -209,7 +212,7 @@ async function scenario(t: TestContext, open: () => Promise<CrashBroker>): Promi
 }
 
 describe('kill -9 of jobwire in the middle of a burst, at 10 random points', { timeout: 3 * SCENARIO_TIMEOUT_MS }, () => {
-  it('RabbitMQ: every message has one run, succeeded once, its side effect once, its log whole', { timeout: SCENARIO_TIMEOUT_MS }, (t) => scenario(t, rabbitMq));
-  it('NATS JetStream: every message has one run, succeeded once, its side effect once, its log whole', { timeout: SCENARIO_TIMEOUT_MS }, (t) => scenario(t, jetStream));
-  it('ActiveMQ over STOMP: every message has one run, succeeded once, its side effect once, its log whole', { timeout: SCENARIO_TIMEOUT_MS }, (t) => scenario(t, activeMq));
+  it('RabbitMQ: every message has one run, succeeded once, its side effect once, its log whole', { timeout: SCENARIO_TIMEOUT_MS + LOCK_WAIT_MS }, (t) => withBrokers(['rabbitmq'], () => scenario(t, rabbitMq)));
+  it('NATS JetStream: every message has one run, succeeded once, its side effect once, its log whole', { timeout: SCENARIO_TIMEOUT_MS + LOCK_WAIT_MS }, (t) => withBrokers(['nats'], () => scenario(t, jetStream)));
+  it('ActiveMQ over STOMP: every message has one run, succeeded once, its side effect once, its log whole', { timeout: SCENARIO_TIMEOUT_MS + LOCK_WAIT_MS }, (t) => withBrokers(['activemq'], () => scenario(t, activeMq)));
 });

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as amqp from './support/amqp.js';
+import { withBrokers } from './support/broker-lock.js';
 import { eventually, sleep } from './support/eventually.js';
 import { startHarness } from './support/harness.js';
 import * as nats from './support/nats.js';
@@ -159,7 +160,7 @@ jobs:
 }
 
 describe('lifecycle events to a bus sink, the sink broker cut off mid-stream', () => {
-  it('RabbitMQ', { timeout: 120_000 }, () => scenario(rabbitMq));
-  it('NATS JetStream', { timeout: 120_000 }, () => scenario(jetStream));
-  it('ActiveMQ over STOMP', { timeout: 120_000 }, () => scenario(activeMq));
+  it('RabbitMQ', { timeout: 600_000 }, () => withBrokers(['rabbitmq'], () => scenario(rabbitMq)));
+  it('NATS JetStream', { timeout: 600_000 }, () => withBrokers(['nats'], () => scenario(jetStream)));
+  it('ActiveMQ over STOMP', { timeout: 600_000 }, () => withBrokers(['activemq'], () => scenario(activeMq)));
 });

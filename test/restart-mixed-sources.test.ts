@@ -15,6 +15,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { it } from 'node:test';
 import * as amqp from './support/amqp.js';
+import { withBrokers } from './support/broker-lock.js';
 import { eventually } from './support/eventually.js';
 import { tempDir } from './support/harness.js';
 import { startServe, type ServeProcess } from './support/serve-process.js';
@@ -39,7 +40,9 @@ async function runsOf(url: string, job: string): Promise<RunPage> {
   return (await (await fetch(`${url}/v1/runs?job=${job}&limit=500`)).json()) as RunPage;
 }
 
-it('after kill -9 with a RabbitMQ backlog, STOMP virtual-topic messages are consumed at once and the backlog runs once', { timeout: 120_000 }, async () => {
+it('after kill -9 with a RabbitMQ backlog, STOMP virtual-topic messages are consumed at once and the backlog runs once', { timeout: 600_000 }, () => withBrokers(['rabbitmq', 'activemq'], scenario));
+
+async function scenario(): Promise<void> {
   await amqp.requireBroker();
   await stomp.requireBroker();
   const rabbit = await amqp.rawClient();
@@ -132,4 +135,4 @@ jobs:
     await rabbit.close();
     await activeMq.close();
   }
-});
+}

@@ -112,6 +112,7 @@ export async function brokerCounts(queue: string): Promise<{ ready: number; unac
 
 /** RabbitMQ's app stopped and started with rabbitmqctl (the Erlang node keeps running). */
 const RABBITMQ: BrokerControl = {
+  lock: 'rabbitmq',
   stop: () => run('rabbitmqctl', ['stop_app'], { timeout: 120_000 }),
   start: () => run('rabbitmqctl', ['start_app'], { timeout: 120_000 }),
   ready: requireBroker,

@@ -136,6 +136,7 @@ export async function rawClient(): Promise<RawClient> {
 
 /** This machine's NATS server, stopped and started with its usual start-stop-daemon command. */
 const NATS: BrokerControl = {
+  lock: 'nats',
   // --retry: TERM, wait up to 10 s for the process to exit, then KILL.
   stop: () => run('start-stop-daemon', ['--stop', '--oknodo', '--exec', NATS_SERVER, '--retry', '10'], { timeout: 30_000 }),
   start: () => run('start-stop-daemon', START_ARGS, { timeout: 30_000 }),

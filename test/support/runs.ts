@@ -2,6 +2,7 @@
  * Run counting and broker-restart scaffolding shared by the broker source tests: the same
  * steps for RabbitMQ, NATS and ActiveMQ, with the broker-specific commands passed in.
  */
+import { withBrokers, type SharedBroker } from './broker-lock.js';
 import { eventually } from './eventually.js';
 import { startServe, type ServeProcess } from './serve-process.js';
 
@@ -21,6 +22,8 @@ export async function runsPerMessage(apiUrl: string): Promise<Map<string, number
 
 /** How one broker is stopped, started and seen to be back. */
 export interface BrokerControl {
+  /** Its test lock (broker-lock.ts): held while it is down. */
+  readonly lock: SharedBroker;
   stop(): Promise<unknown>;
   start(): Promise<unknown>;
   /** Throws while the broker does not accept clients yet. */
@@ -36,16 +39,18 @@ export interface BrokerControl {
  * never leaves the broker stopped for the next one — then waits until it accepts clients.
  */
 export async function withStopped(broker: BrokerControl, whileDown: () => Promise<void>): Promise<void> {
-  await broker.stop();
-  try {
-    await whileDown();
-  } finally {
-    await broker.start();
-    await eventually(broker.backAgain, async () => {
-      await broker.ready();
-      return true;
-    }, broker.readyTimeoutMs, broker.readyEveryMs);
-  }
+  await withBrokers([broker.lock], async () => {
+    await broker.stop();
+    try {
+      await whileDown();
+    } finally {
+      await broker.start();
+      await eventually(broker.backAgain, async () => {
+        await broker.ready();
+        return true;
+      }, broker.readyTimeoutMs, broker.readyEveryMs);
+    }
+  });
 }
 
 /**

@@ -135,6 +135,7 @@ export async function requireBroker(): Promise<void> {
 
 /** The ActiveMQ that `.ci/activemq.sh` installs, stopped and started with its init script. */
 const ACTIVEMQ: BrokerControl = {
+  lock: 'activemq',
   stop: () => run('/etc/init.d/activemq', ['stop'], { timeout: 120_000 }),
   start: () => run('/etc/init.d/activemq', ['start'], { timeout: 120_000 }),
   ready: requireBroker,
