@@ -4,7 +4,7 @@ import { compileConfig } from '../src/config/load.js';
 import { configErrorLines, yamlLines } from './support/config-fixtures.js';
 
 const JOB_KEYS =
-  'name, description, on, schedule, executor, command, args, script, image, env, files, workingDir, timeout, retries, ' +
+  'name, description, on, schedule, executor, command, args, script, steps, image, env, files, workingDir, timeout, retries, ' +
   'concurrency, priority, namespace, resources, ttlSecondsAfterFinished, restartPolicy, serviceAccountName, ' +
   'securityContext, nodeSelector, tolerations, priorityClassName, imagePullPolicy, imagePullSecrets, envFrom, events, then';
 
@@ -306,7 +306,7 @@ describe('config errors: cross-checks', () => {
       [
         'c.yaml:2:3: source name "http" is reserved for the built-in http source; choose another name',
         'c.yaml:3:3: source name "bad name" may only contain letters, digits, "-" and "_", starting with a letter or digit',
-        'c.yaml:5:5: job "a" needs one of command or script',
+        'c.yaml:5:5: job "a" needs one of command, script or steps',
         'c.yaml:6:10: a cron trigger needs "schedule" (a cron expression like "0 9 * * 1")',
         'c.yaml:6:54: "schedule" only applies to source cron, not http',
         'c.yaml:7:12: env name "JOBWIRE_RUN" is reserved: jobwire sets the JOBWIRE_* variables itself',

@@ -1,14 +1,17 @@
 /**
- * One job definition → CompiledJob: its triggers, the argv it runs, env, files and limits.
+ * One job definition → CompiledJob: its triggers, the argv it runs (or its steps), env, files and limits.
  * Values come out best-effort even when something is wrong, because the loader throws once all
  * problems of the whole file are collected, and none of these values is used after that.
  */
 import path from 'node:path';
 import { errorMessage } from '../core/errors.js';
+import { stepsDriverArgv } from '../executors/steps-driver.js';
 import type { CompileContext } from './compile-context.js';
 import { compileEnv } from './compile-env.js';
 import { compileJobChain } from './compile-events.js';
+import { compileRunnable } from './compile-runnable.js';
 import { compileRuntimeOptions } from './compile-runtime.js';
+import { checkStepsAlone, compileSteps } from './compile-steps.js';
 import { compileTrigger } from './compile-trigger.js';
 import { jobLabel } from './describe.js';
 import { expandConfigFile } from './files.js';
@@ -16,8 +19,8 @@ import type { ConfigPath } from './positions.js';
 import { parseSchedule } from './schedule.js';
 import { CONTAINER_JOB_KEYS, KUBERNETES_ONLY_JOB_KEYS } from './schema-runtime.js';
 import { JobSchema, type RawJob } from './schema.js';
-import { closestName, didYouMean, nameList } from './suggest.js';
-import type { CompiledJob, CompiledTrigger, ConfigFile, ExecutorDefinition, RetryPolicy, SourceDefinition } from './types.js';
+import { didYouMean, nameList } from './suggest.js';
+import type { CompiledJob, CompiledTrigger, ConfigFile, EnvEntry, ExecutorDefinition, RetryPolicy, SourceDefinition } from './types.js';
 import { parseDuration } from './units.js';
 
 export interface JobScope {
@@ -36,7 +39,6 @@ export interface JobScope {
 /** Executor types that run a container image, so a job on them must name one. */
 const IMAGE_EXECUTORS = new Set(['container', 'kubernetes']);
 const KNOWN_KEYS = new Set(Object.keys(JobSchema.properties));
-const RUNNABLE_KEYS = ['command', 'script'];
 const DEFAULT_BACKOFF = '1s';
 const DEFAULT_MAX_BACKOFF = '5m';
 
@@ -63,15 +65,10 @@ export function compileJob(raw: RawJob, index: number, scope: JobScope, ctx: Com
   if (timeoutMs === 0) ctx.report([...at, 'timeout'], '"timeout" must be longer than 0 (leave it out for no timeout)');
   const env = ctx.shape.present([...at, 'env']) ? compileEnv(raw.env ?? {}, [...at, 'env'], ctx) : [];
   const executorType = scope.executorTypes.get(executor);
-  if (executorType !== undefined && executorType !== 'kubernetes') {
-    for (const entry of env) {
-      if (entry.value.kind !== 'secret') continue;
-      ctx.report(
-        [...at, 'env', entry.name],
-        `env "${entry.name}": { secret } needs a kubernetes executor; executor "${executor}" is of type ${executorType} (use { fromEnv: NAME } for a local secret)`,
-      );
-    }
-  }
+  const checkEnv = (entries: readonly EnvEntry[], envAt: ConfigPath): void => checkSecretEnv(entries, envAt, executor, executorType, ctx);
+  checkEnv(env, [...at, 'env']);
+  const steps = raw.steps === undefined ? undefined : compileSteps(usableItems(raw.steps, [...at, 'steps'], ctx), at, label, ctx, checkEnv);
+  if (steps !== undefined) checkStepsAlone(raw, at, label, ctx);
 
   const runtime = compileRuntimeOptions(job, at, ctx);
   checkRuntimeFields(job, executor, at, scope, ctx);
@@ -80,7 +77,8 @@ export function compileJob(raw: RawJob, index: number, scope: JobScope, ctx: Com
     name: job.name ?? '',
     triggers,
     executor,
-    argv: compileArgv(raw, job, at, label, ctx),
+    argv: steps === undefined ? compileArgv(raw, job, at, label, ctx) : stepsDriverArgv(steps),
+    ...(steps === undefined ? {} : { steps }),
     ...(job.image !== undefined ? { image: job.image } : {}),
     env,
     files: compileFiles(usableItems(raw.files, [...at, 'files'], ctx), at, ctx),
@@ -193,35 +191,23 @@ function checkRuntimeFields(job: Partial<RawJob>, executor: string, at: ConfigPa
   }
 }
 
-/**
- * `command` + `args` as given (no shell), or a script run by `bash -c`. Which of them are set
- * is read from `raw`, so a rejected `command` does not also claim the job has none.
- */
+/** `command` + `args` as given (no shell), or a script run by `bash -c`. */
 function compileArgv(raw: RawJob, job: Partial<RawJob>, at: ConfigPath, label: string, ctx: CompileContext): string[] {
-  if (raw.command !== undefined && raw.script !== undefined) {
-    ctx.report([...at, 'script'], `${label} has both "command" and "script"; keep one`);
-  }
-  if (raw.script !== undefined) {
-    if (raw.args !== undefined) {
-      ctx.report([...at, 'args'], '"args" only goes with "command"; a script gets its input from env and files');
-    }
-    return job.script === undefined ? [] : ['bash', '-c', job.script];
-  }
-  if (raw.command === undefined) {
-    // A misspelled `comand` was reported as an unknown key already; don't pile on.
-    const misspelled = Object.keys(raw).some((key) => !KNOWN_KEYS.has(key) && closestName(key, RUNNABLE_KEYS));
-    if (!misspelled) ctx.report(at, `${label} needs one of command or script`);
-    return [];
-  }
-  if (typeof job.command === 'string' && /\s/.test(job.command.trim())) {
-    // Splitting on spaces would need shell quoting rules; make the user say what they mean.
+  const runnable = compileRunnable(raw, job, at, label, KNOWN_KEYS, ctx, 'command, script or steps');
+  if (runnable === undefined) return [];
+  return runnable.kind === 'script' ? ['bash', '-c', runnable.script] : runnable.argv;
+}
+
+/** `{ secret }` values are read by the cluster; no other runtime can resolve them. */
+function checkSecretEnv(env: readonly EnvEntry[], at: ConfigPath, executor: string, executorType: string | undefined, ctx: CompileContext): void {
+  if (executorType === undefined || executorType === 'kubernetes') return;
+  for (const entry of env) {
+    if (entry.value.kind !== 'secret') continue;
     ctx.report(
-      [...at, 'command'],
-      '"command" is one program run without a shell; write it as a list like [echo, hello] or use "script"',
+      [...at, entry.name],
+      `env "${entry.name}": { secret } needs a kubernetes executor; executor "${executor}" is of type ${executorType} (use { fromEnv: NAME } for a local secret)`,
     );
   }
-  const command = job.command === undefined ? [] : typeof job.command === 'string' ? [job.command] : job.command;
-  return [...command, ...(job.args ?? [])].map(String);
 }
 
 function compileFiles(entries: ReadonlyArray<[string, number]>, at: ConfigPath, ctx: CompileContext): ConfigFile[] {

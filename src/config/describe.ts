@@ -8,6 +8,10 @@ export function jobLabel(name: unknown, index: number): string {
   return typeof name === 'string' && name !== '' ? `job "${name}"` : `job ${index + 1}`;
 }
 
+export function stepLabel(name: unknown, index: number): string {
+  return typeof name === 'string' && name !== '' ? `step "${name}"` : `step ${index + 1}`;
+}
+
 /** The entity at `path` with the keys below it, e.g. `"tls" of source "umb"`, `the config`. */
 export function describePath(path: ConfigPath, root: unknown): string {
   const { entity, rest } = entityOf(path, root);
@@ -38,6 +42,7 @@ function entityOf(path: ConfigPath, root: unknown): Split {
     const [field, item, ...below] = rest;
     if (field === 'on' && item !== undefined) return { entity: `trigger ${Number(item) + 1} of ${job}`, rest: below };
     if (field === 'env' && item !== undefined) return { entity: `env "${String(item)}" of ${job}`, rest: below };
+    if (field === 'steps' && item !== undefined) return { entity: `${stepLabel(valueAt(root, ['jobs', index, 'steps', item, 'name']), Number(item))} of ${job}`, rest: below };
     return { entity: job, rest };
   }
   return { entity: `"${String(section)}"`, rest: [name, ...rest] };

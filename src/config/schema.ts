@@ -138,6 +138,38 @@ const Retries = Type.Union(
 
 const SCHEDULE_EXPECT = 'a cron expression like "0 9 * * 1" (or a list of them)';
 const COMMAND_EXPECT = 'a program name or a list like [make, test]';
+const Command = Type.Union(
+  [
+    Type.String({ minLength: 1, expect: COMMAND_EXPECT }),
+    Type.Array(ScalarText('a string'), { minItems: 1, expect: COMMAND_EXPECT }),
+  ],
+  { expect: COMMAND_EXPECT },
+);
+const Args = Type.Array(ScalarText('a string'), { expect: 'a list of strings' });
+const Env = Type.Record(Type.String(), EnvValue, { expect: 'a map of NAME: value' });
+
+/** No spaces or ":" — step names are words in the log's `::step` marker lines. */
+export const STEP_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
+export const STEP_NAME_MAX_LENGTH = 63;
+
+/** One entry of a job's `steps`: a command or script run in order in the same run. */
+export const StepSchema = Type.Object(
+  {
+    name: Type.Optional(
+      Type.String({
+        pattern: STEP_NAME_PATTERN,
+        maxLength: STEP_NAME_MAX_LENGTH,
+        expect: `a step name of letters, digits, "-", "_" and "." (at most ${STEP_NAME_MAX_LENGTH}, starting with a letter or digit)`,
+      }),
+    ),
+    command: Type.Optional(Command),
+    args: Type.Optional(Args),
+    script: Type.Optional(Text('a shell script (a string)')),
+    continueOnError: Type.Optional(Type.Boolean({ expect: 'true or false' })),
+    env: Type.Optional(Env),
+  },
+  { additionalProperties: false, expect: 'a map like { name: build, script: make }' },
+);
 
 export const JobSchema = Type.Object(
   {
@@ -156,19 +188,12 @@ export const JobSchema = Type.Object(
       ),
     ),
     executor: Type.Optional(Text('an executor name')),
-    command: Type.Optional(
-      Type.Union(
-        [
-          Type.String({ minLength: 1, expect: COMMAND_EXPECT }),
-          Type.Array(ScalarText('a string'), { minItems: 1, expect: COMMAND_EXPECT }),
-        ],
-        { expect: COMMAND_EXPECT },
-      ),
-    ),
-    args: Type.Optional(Type.Array(ScalarText('a string'), { expect: 'a list of strings' })),
+    command: Type.Optional(Command),
+    args: Type.Optional(Args),
     script: Type.Optional(Text('a shell script (a string)')),
+    steps: Type.Optional(Type.Array(StepSchema, { minItems: 1, expect: 'a list of at least one step like { name: build, script: make }' })),
     image: Type.Optional(Text('a container image like registry.access.redhat.com/ubi9')),
-    env: Type.Optional(Type.Record(Type.String(), EnvValue, { expect: 'a map of NAME: value' })),
+    env: Type.Optional(Env),
     files: Type.Optional(Type.Array(Text('a path'), { expect: 'a list of paths' })),
     workingDir: Type.Optional(Text('a folder path')),
     timeout: Type.Optional(Duration),
@@ -230,6 +255,7 @@ export type RawSource = Static<typeof SourceSchema>;
 export type { RawContainerExecutor, RawKubernetesExecutor, RawProcessExecutor } from './schema-runtime.js';
 export type RawExecutor = Static<typeof ExecutorSchema>;
 export type RawJob = Static<typeof JobSchema>;
+export type RawStep = Static<typeof StepSchema>;
 export type RawTrigger = Static<typeof TriggerSchema>;
 export type RawEnvReference = Static<typeof EnvReferenceSchema>;
 export type RawEnvValue = Static<typeof EnvValue>;

@@ -185,12 +185,27 @@ export interface RuntimeOptions {
   readonly envFrom?: readonly EnvFromSource[];
 }
 
+/** One of a job's `steps`, run by jobwire's step driver (executors/steps-driver.ts). */
+export interface CompiledStep {
+  /** Unique in the job; `step-N` when the config names none. */
+  readonly name: string;
+  /** The bash text the driver runs: the step's `script`, or its `command` + `args` quoted by jobwire. */
+  readonly script: string;
+  /** A failure of this step is reported but does not stop the run or fail it. */
+  readonly continueOnError: boolean;
+  /** The step's own env, on top of the job's (same forms, resolved per message). */
+  readonly env: readonly EnvEntry[];
+  readonly position: SourcePosition;
+}
+
 export interface CompiledJob {
   readonly name: string;
   readonly triggers: readonly CompiledTrigger[];
   readonly executor: string;
-  /** argv of the attempt: `command` + `args`, or `["bash", "-c", script]`. */
+  /** argv of the attempt: `command` + `args`, `["bash", "-c", script]`, or the step driver's. */
   readonly argv: readonly string[];
+  /** Set for a job with `steps` (then `argv` runs the step driver with them). */
+  readonly steps?: readonly CompiledStep[];
   readonly image?: string;
   readonly env: readonly EnvEntry[];
   readonly files: readonly ConfigFile[];

@@ -23,8 +23,10 @@ export interface RunSpec {
   readonly messageId: string;
   readonly source: string;
   readonly correlationId: string;
-  /** argv: `command`+`args`, or `["bash", "-c", script]`. Never contains message data. */
+  /** argv: `command`+`args`, `["bash", "-c", script]` or the step driver's. Never contains message data. */
   readonly argv: readonly string[];
+  /** A job with `steps`: what the step driver in `argv` runs, in order, for the attempt's `steps`. */
+  readonly steps?: readonly StepPlan[];
   /** Job env (literals, evaluated expressions, JSONPath values, secrets) plus JOBWIRE_* vars. */
   readonly env: Readonly<Record<string, string>>;
   readonly files: readonly RunFile[];
@@ -42,6 +44,12 @@ export interface RunSpec {
   readonly retryLimit: number;
   /** Largest `$JOBWIRE_OUTPUT` file taken (`limits.maxOutputSize`); a larger one is an invalid output. */
   readonly maxOutputBytes: number;
+}
+
+/** One step of a run, as the executor reports it (steps-driver.ts, step-results.ts). */
+export interface StepPlan {
+  readonly name: string;
+  readonly continueOnError: boolean;
 }
 
 export interface SecretEnvRef {

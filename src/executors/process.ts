@@ -40,6 +40,7 @@ import type {
 import { signalGroup } from './process-group.js';
 import { readOutputFile } from './output-file.js';
 import { attemptFolder, outputFileOf, prepareRunFolder, removeRunFolder } from './run-folder.js';
+import { reportRecoveredSteps, reportSteps } from './step-results.js';
 import { SpawnerClient, type ChildEnd, type SpawnOptions, type SpawnedChild } from './spawner/client.js';
 import { ChildSpawnError, SpawnerError } from './spawner/errors.js';
 import { readExitRecord, type ExitRecord } from './spawner/exit-record.js';
@@ -124,7 +125,7 @@ class ProcessExecutor implements Executor {
       const attempt = this.#track(child, runDir, spec.runId, spec.maxOutputBytes);
       // close() ran while this start was preparing: the shutdown applies to it as well.
       if (this.#closed) attempt.stop('shutdown');
-      return attempt;
+      return reportSteps(attempt, spec.steps);
     } catch (error) {
       await this.#removeFolder(runDir, spec.runId);
       if (error instanceof JobwireError) throw error;
@@ -133,6 +134,10 @@ class ProcessExecutor implements Executor {
   }
 
   async recover(run: RunRecord): Promise<RecoveredAttempt> {
+    return reportRecoveredSteps(await this.#recoverAttempt(run), run.id);
+  }
+
+  async #recoverAttempt(run: RunRecord): Promise<RecoveredAttempt> {
     if (run.attempts === 0) return { kind: 'not-started', reason: 'jobwire restarted before the run was started' };
     const runDir = attemptFolder(this.#options.runsDir, run.id, run.attempts);
     const key = path.basename(runDir);

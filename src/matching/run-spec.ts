@@ -4,10 +4,11 @@
  * flows only into environment values and the message file — argv comes from the config alone.
  */
 import { celValueToEnvString } from '../config/expressions.js';
-import type { CompiledJob, EnvValue } from '../config/types.js';
+import type { CompiledJob, EnvEntry, EnvValue } from '../config/types.js';
 import { errorMessage, PermanentError } from '../core/errors.js';
 import { messageView, type Message, type MessageView } from '../core/message.js';
 import type { RunSpec, SecretEnvRef } from '../executors/executor.js';
+import { STEP_ENV_PREFIX } from '../executors/steps-driver.js';
 import { jsonPathText, jsonPathValues } from './matcher.js';
 
 export interface RunIdentity {
@@ -22,18 +23,24 @@ export function buildRunSpec(job: CompiledJob, message: Message, run: RunIdentit
   const view = messageView(message);
   const env: Record<string, string> = {};
   const secretEnv: SecretEnvRef[] = [];
-  for (const entry of job.env) {
-    if (entry.value.kind === 'secret') {
-      // Read by the cluster from the Secret when the pod starts; jobwire never sees the value.
-      secretEnv.push({ name: entry.name, secret: entry.value.name, key: entry.value.key });
-      continue;
+  const resolve = (entries: readonly EnvEntry[], prefix: string, what: string): void => {
+    for (const entry of entries) {
+      const name = prefix + entry.name;
+      if (entry.value.kind === 'secret') {
+        // Read by the cluster from the Secret when the pod starts; jobwire never sees the value.
+        secretEnv.push({ name, secret: entry.value.name, key: entry.value.key });
+        continue;
+      }
+      try {
+        env[name] = resolveEnvValue(entry.value, view, message, processEnv);
+      } catch (error) {
+        throw new PermanentError(`${what}env ${entry.name}: ${errorMessage(error).split('\n')[0]}`, { cause: error });
+      }
     }
-    try {
-      env[entry.name] = resolveEnvValue(entry.value, view, message, processEnv);
-    } catch (error) {
-      throw new PermanentError(`env ${entry.name}: ${errorMessage(error).split('\n')[0]}`, { cause: error });
-    }
-  }
+  };
+  resolve(job.env, '', '');
+  // A step's env goes under JOBWIRE_STEP_<n>_; the step driver hands it to step n alone.
+  job.steps?.forEach((step, k) => resolve(step.env, `${STEP_ENV_PREFIX}${k + 1}_`, `step ${step.name}: `));
   Object.assign(env, {
     JOBWIRE_RUN_ID: run.runId,
     JOBWIRE_JOB: job.name,
@@ -52,6 +59,7 @@ export function buildRunSpec(job: CompiledJob, message: Message, run: RunIdentit
     source: message.source,
     correlationId: message.correlationId,
     argv: job.argv,
+    ...(job.steps === undefined ? {} : { steps: job.steps.map((step) => ({ name: step.name, continueOnError: step.continueOnError })) }),
     env,
     files: job.files.map((file) => ({ path: file.path, from: file.absolutePath })),
     messageJson: JSON.stringify(view),

@@ -18,6 +18,7 @@ import type { RunRecord } from '../../core/run.js';
 import type { Attempt, Executor, RecoveredAttempt, RunSpec } from '../executor.js';
 import { attemptFolder, prepareRunFolder, removeRunFolder } from '../run-folder.js';
 import { SpawnerClient } from '../spawner/client.js';
+import { reportRecoveredSteps, reportSteps } from '../step-results.js';
 import { ContainerAttempt } from './container-attempt.js';
 import { EngineCli, engineMessage } from './engine-cli.js';
 import { detectEngine, type ContainerEngine, type EngineName } from './engine.js';
@@ -129,7 +130,7 @@ class ContainerExecutor implements Executor {
         command: `${spec.argv[0] ?? "the image's default command"} in image ${spec.image ?? ''}`,
       });
       this.#track(attempt);
-      return attempt;
+      return reportSteps(attempt, spec.steps);
     } catch (error) {
       await cleanup();
       if (error instanceof JobwireError) throw error;
@@ -138,6 +139,10 @@ class ContainerExecutor implements Executor {
   }
 
   async recover(run: RunRecord): Promise<RecoveredAttempt> {
+    return reportRecoveredSteps(await this.#recoverAttempt(run), run.id);
+  }
+
+  async #recoverAttempt(run: RunRecord): Promise<RecoveredAttempt> {
     const engine = await this.#getEngine();
     const listed = await engine.cli.run(['ps', '--all', `--filter=label=${LABEL_RUN_ID}=${run.id}`, '--format', 'jobwire-container {{.Names}} {{.State}}']);
     if (listed.code !== 0) throw new RetryableError(`cannot list containers with ${engine.name}: ${engineMessage(listed.output)}`);

@@ -20,6 +20,7 @@ import type { KubernetesExecutorSettings } from '../../config/types.js';
 import { errorMessage, JobwireError, PermanentError, RetryableError } from '../../core/errors.js';
 import type { RunRecord } from '../../core/run.js';
 import type { Attempt, Executor, RecoveredAttempt, RunSpec } from '../executor.js';
+import { reportRecoveredSteps, reportSteps } from '../step-results.js';
 import { DEFAULT_API_RETRY, KubeApiError, type ApiRetryPolicy } from './api-retry.js';
 import { KubeApi } from './kube-api.js';
 import { KubeAttempt, type AttemptSettings } from './kube-attempt.js';
@@ -150,7 +151,7 @@ class KubernetesJobExecutor implements KubernetesExecutor {
       attempt.exists(readJob(created));
       await this.#ownConfigMap(namespace, configMap, created);
       if (this.#closed) this.#logger.info({ job: attempt.handle }, 'executor closed while a Job was created; it keeps running and is adopted after a restart');
-      return attempt;
+      return reportSteps(attempt, spec.steps);
     } catch (error) {
       attempt.abandon();
       if (configMapCreated && !jobCreated) void this.#api.deleteConfigMap(namespace, configMap.metadata?.name ?? '').catch(() => undefined);
@@ -159,6 +160,10 @@ class KubernetesJobExecutor implements KubernetesExecutor {
   }
 
   async recover(run: RunRecord): Promise<RecoveredAttempt> {
+    return reportRecoveredSteps(await this.#recoverAttempt(run), run.id);
+  }
+
+  async #recoverAttempt(run: RunRecord): Promise<RecoveredAttempt> {
     const handle = parseHandle(run.handle);
     const namespaces = handle === undefined ? this.#settings.namespaces : [handle.namespace];
     let found: JobView | undefined;
