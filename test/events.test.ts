@@ -217,3 +217,52 @@ jobs:
     assert.equal(message.correlationId, 'root-7');
   });
 });
+
+describe('steps through the API and the finished event', () => {
+  it('records each step, serves one step’s log, and reports the steps in .finished', async () => {
+    const receiver = await startWebhookReceiver();
+    const h = await startHarness(`
+events:
+  sinks:
+    hook: { webhook: "${receiver.url}" }
+jobs:
+  - name: build
+    on: [{ source: http, topic: build }]
+    steps:
+      - name: compile
+        script: echo compiling
+      - name: lint
+        script: echo "lint found 2 problems"; exit 3
+        continueOnError: true
+      - name: test
+        script: echo testing; exit 5
+      - name: deploy
+        script: echo deploying
+`);
+    try {
+      const posted = await h.post('/v1/messages', { topic: 'build', body: {} });
+      const run = await h.waitForRun(posted.json.runs[0].id as string);
+      assert.equal(run.status, 'failed');
+      assert.equal(run.exitCode, 5);
+      assert.deepEqual(
+        (run.steps as { name: string; status: string; exitCode: number | null }[]).map(({ name, status, exitCode }) => [name, status, exitCode]),
+        [
+          ['compile', 'succeeded', 0],
+          ['lint', 'failed', 3],
+          ['test', 'failed', 5],
+          ['deploy', 'skipped', null],
+        ],
+      );
+      const lint = await h.get(`/v1/runs/${run.id}/logs?step=lint&format=text`);
+      assert.match(lint.text, /lint found 2 problems/);
+      assert.doesNotMatch(lint.text, /compiling|testing/);
+      assert.equal((await h.get(`/v1/runs/${run.id}/logs?step=nope`)).status, 404);
+      const finished = await eventually('the finished event', () => eventsOf(receiver, 'io.jobwire.run.finished', run.id as string)[0]);
+      const steps = (finished['data'] as { steps: { name: string; status: string }[] }).steps;
+      assert.deepEqual(steps.map((step) => `${step.name}:${step.status}`), ['compile:succeeded', 'lint:failed', 'test:failed', 'deploy:skipped']);
+    } finally {
+      await h.close();
+      await receiver.close();
+    }
+  });
+});

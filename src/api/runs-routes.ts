@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { InvalidInputError, NotFoundError } from '../core/errors.js';
 import { isRunStatus } from '../core/run.js';
+import { stepLogSection } from '../executors/step-markers.js';
 import type { RunFilter } from '../store/store.js';
 import type { ApiDependencies } from './server.js';
 import { runJson } from './serialize.js';
@@ -42,7 +43,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDependencies): 
     return runJson(run);
   });
 
-  app.get<{ Params: { id: string }; Querystring: { format?: string } }>('/v1/runs/:id/logs', async (request, reply) => {
+  app.get<{ Params: { id: string }; Querystring: { format?: string; step?: string } }>('/v1/runs/:id/logs', async (request, reply) => {
     const run = await deps.store.getRun(request.params.id);
     if (run === undefined) throw new NotFoundError(`no run ${request.params.id}`);
     const attempts: { attempt: number; text: string; droppedBytes: number; totalBytes: number; live: boolean }[] = (
@@ -51,6 +52,14 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDependencies): 
     const live = await deps.dispatcher.liveLog(run.id);
     if (live !== undefined && !attempts.some((entry) => entry.attempt === live.attempt)) {
       attempts.push({ attempt: live.attempt, ...live.log, live: true });
+    }
+    const { step } = request.query;
+    if (step !== undefined) {
+      // One step's section of each attempt's log (a job with `steps:`).
+      for (const entry of attempts) entry.text = stepLogSection(entry.text, step) ?? '';
+      if (!attempts.some((entry) => entry.text !== '') && !(run.steps ?? []).some((result) => result.name === step)) {
+        throw new NotFoundError(`run ${run.id} has no step ${JSON.stringify(step)}`);
+      }
     }
     const format = request.query.format ?? 'json';
     if (format === 'text') {
