@@ -380,3 +380,61 @@ describe('config errors: many at once', () => {
     );
   });
 });
+
+describe('config errors: steps', () => {
+  /** A job with a trigger and `lines` (indented 4) for what it runs. */
+  const stepsJob = (...lines: string[]): string => yamlLines('jobs:', '  - name: build', '    on: [{ source: http }]', ...lines);
+
+  it('says a job runs either steps or one command or script', () => {
+    assert.deepEqual(errorsOf(stepsJob('    script: make', '    steps:', '      - script: make test')), [
+      'c.yaml:4:5: job "build" has both "steps" and "script"; a job runs either steps or one command or script (move it into a step)',
+    ]);
+    assert.deepEqual(errorsOf(stepsJob('    command: [make]', '    args: [all]', '    steps: [{ script: make test }]')), [
+      'c.yaml:4:5: job "build" has both "steps" and "command"; a job runs either steps or one command or script (move it into a step)',
+      'c.yaml:5:5: job "build" has both "steps" and "args"; a job runs either steps or one command or script (move it into a step)',
+    ]);
+  });
+
+  it('wants at least one step, and unique names (the default ones included)', () => {
+    assert.deepEqual(errorsOf(stepsJob('    steps: []')), [
+      'c.yaml:4:12: "steps" must be a list of at least one step like { name: build, script: make }',
+    ]);
+    assert.deepEqual(
+      errorsOf(stepsJob('    steps:', '      - { name: test, script: a }', '      - { name: test, script: b }', '      - script: c', '      - { name: step-3, script: d }')),
+      [
+        'c.yaml:6:17: step name "test" is taken by step 1 of job "build"; step names must be unique',
+        'c.yaml:8:17: step name "step-3" is taken by step 3 of job "build" (a step without a name is called step-N); step names must be unique',
+      ],
+    );
+  });
+
+  it('checks each step like a job: one of command or script, its keys, its name and its env', () => {
+    assert.deepEqual(
+      errorsOf(
+        stepsJob(
+          '    steps:',
+          '      - name: both',
+          '        command: [make]',
+          '        script: make',
+          '      - name: none',
+          '        continueOnError: true',
+          '      - name: has space',
+          '        script: x',
+          '      - script: y',
+          '        contineOnError: true',
+          '      - script: z',
+          '        env: { TOKEN: { secret: s, key: k }, JOBWIRE_X: a }',
+        ),
+      ),
+      [
+        'c.yaml:7:17: step "both" of job "build" has both "command" and "script"; keep one',
+        'c.yaml:8:9: step "none" of job "build" needs one of command or script',
+        'c.yaml:10:15: "name" must be a step name of letters, digits, "-", "_" and "." (at most 63, starting with a letter or digit)',
+        'c.yaml:13:9: unknown key "contineOnError" in step 4 of job "build"; did you mean "continueOnError"? ' +
+          '(allowed: name, command, args, script, continueOnError, env)',
+        'c.yaml:15:23: env "TOKEN": { secret } needs a kubernetes executor; executor "process" is of type process (use { fromEnv: NAME } for a local secret)',
+        'c.yaml:15:46: env name "JOBWIRE_X" is reserved: jobwire sets the JOBWIRE_* variables itself',
+      ],
+    );
+  });
+});

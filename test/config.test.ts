@@ -209,6 +209,15 @@ describe('loadConfig: a valid config', () => {
         ['countdown', 'process', ['http']],
         ['health-check', 'process', ['http']],
         ['report', 'process', ['http']],
+        ['release', 'process', ['http']],
+      ],
+    );
+    assert.deepEqual(
+      config.jobs[3]?.steps?.map((step) => [step.name, step.continueOnError, step.env.map((entry) => entry.name)]),
+      [
+        ['check', false, []],
+        ['lint', true, []],
+        ['package', false, ['CHANNEL']],
       ],
     );
     const [countdown, health, report] = config.jobs;

@@ -13,6 +13,8 @@ import { createProcessExecutor } from '../src/executors/process.js';
 import { readStepMarkers, stepLogSection } from '../src/executors/step-markers.js';
 import { stepResults } from '../src/executors/step-results.js';
 import { commandScript, stepsDriverArgv } from '../src/executors/steps-driver.js';
+import { dryRun } from '../src/matching/dry-run.js';
+import { Matcher } from '../src/matching/matcher.js';
 import { buildRunSpec } from '../src/matching/run-spec.js';
 import { testSpec } from './support/run-spec.js';
 
@@ -211,5 +213,18 @@ describe('steps from a config to a run', () => {
     assert.match(stepLogSection(result.log.text, 'step-1') ?? '', /\nbuilding 1\.2\n/);
     assert.match(stepLogSection(result.log.text, 'publish') ?? '', /\nto prod; rm -rf \/\n/);
     assert.match(stepLogSection(result.log.text, 'step-3') ?? '', /\nliteral \$TARGET\n/);
+  });
+
+  it('masks a step\'s fromEnv values in a dry run, as a job\'s', async () => {
+    const dir = mkdtempSync(path.join(root, 'config-'));
+    const file = path.join(dir, 'jobwire.yaml');
+    await writeFile(file, 'jobs:\n  - name: deploy\n    on: [{ source: http }]\n    steps:\n      - script: ./deploy\n        env: { TOKEN: { fromEnv: DEPLOY_TOKEN } }\n');
+    const env = { DEPLOY_TOKEN: 'hunter2' };
+    const config = await loadConfig(file, env);
+    const message: Message = { id: 'm', source: 'http', topic: '', headers: {}, body: {}, correlationId: 'c', receivedAt: Date.now() };
+    const [match] = dryRun(new Matcher(config.jobs), message, env).matches;
+    assert.ok(match !== undefined && 'env' in match);
+    assert.equal(match.env['JOBWIRE_STEP_1_TOKEN'], '***(from $DEPLOY_TOKEN)');
+    assert.deepEqual(match.steps, [{ name: 'step-1', script: './deploy', continueOnError: false }]);
   });
 });

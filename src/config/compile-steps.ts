@@ -37,9 +37,11 @@ export function compileSteps(
     const first = firstByName.get(name);
     if (first === undefined) firstByName.set(name, k);
     else {
+      // One side of the clash may be a default name, which the user never wrote.
+      const defaulted = raw.name === undefined || steps.some(([other, j]) => j === first && other.name === undefined);
       ctx.report(
         raw.name === undefined ? stepAt : [...stepAt, 'name'],
-        `step name "${name}" is taken by step ${first + 1} of ${jobLabel}${raw.name === undefined ? ' (unnamed steps are called step-N)' : ''}; step names must be unique`,
+        `step name "${name}" is taken by step ${first + 1} of ${jobLabel}${defaulted ? ' (a step without a name is called step-N)' : ''}; step names must be unique`,
       );
     }
     const script = stepScript(raw, stepAt, label, ctx);

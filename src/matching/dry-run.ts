@@ -16,6 +16,8 @@ export type DryRunMatch =
       readonly job: string;
       readonly executor: string;
       readonly argv: readonly string[];
+      /** A job with steps: what each runs (argv then runs the step driver with them). */
+      readonly steps: readonly { readonly name: string; readonly script: string; readonly continueOnError: boolean }[] | null;
       readonly env: Readonly<Record<string, string>>;
       readonly files: readonly string[];
       readonly workingDir: string | null;
@@ -57,7 +59,8 @@ export function dryRun(matcher: Matcher, message: Message, processEnv: NodeJS.Pr
 
 function preview(job: CompiledJob, message: Message, processEnv: NodeJS.ProcessEnv): DryRunMatch {
   const masked: NodeJS.ProcessEnv = {};
-  for (const entry of job.env) {
+  // A step's env may read jobwire's environment too: masked the same way.
+  for (const entry of [...job.env, ...(job.steps ?? []).flatMap((step) => step.env)]) {
     if (entry.value.kind === 'fromEnv' && processEnv[entry.value.name] !== undefined) {
       masked[entry.value.name] = `***(from $${entry.value.name})`;
     }
@@ -68,6 +71,7 @@ function preview(job: CompiledJob, message: Message, processEnv: NodeJS.ProcessE
       job: job.name,
       executor: job.executor,
       argv: spec.argv,
+      steps: job.steps?.map(({ name, script, continueOnError }) => ({ name, script, continueOnError })) ?? null,
       env: { ...spec.env, JOBWIRE_MESSAGE: '<path of message.json in the run folder>' },
       files: spec.files.map((file) => file.path),
       workingDir: spec.workingDir ?? null,

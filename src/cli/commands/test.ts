@@ -40,7 +40,12 @@ export function formatDryRun(result: DryRunResult): string {
       continue;
     }
     const [program, flag, script] = match.argv;
-    if (program === 'bash' && flag === '-c' && script !== undefined && match.argv.length === 3) {
+    if (match.steps !== null) {
+      for (const step of match.steps) {
+        lines.push(`  step ${step.name}${step.continueOnError ? ' (continueOnError)' : ''} (bash):`);
+        for (const line of step.script.replace(/\n$/, '').split('\n')) lines.push(`    | ${line}`);
+      }
+    } else if (program === 'bash' && flag === '-c' && script !== undefined && match.argv.length === 3) {
       lines.push('  script (bash -c):');
       for (const line of script.replace(/\n$/, '').split('\n')) lines.push(`    | ${line}`);
     } else {
