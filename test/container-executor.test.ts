@@ -111,6 +111,11 @@ describe('container executor: command line', () => {
     assert.ok(built.args.includes('--env-file=/data/runs/r-1.env'));
   });
 
+  it('names output.json in the mounted working directory as JOBWIRE_OUTPUT', () => {
+    assert.equal(plan({}).env['JOBWIRE_OUTPUT'], '/jobwire/work/output.json');
+    assert.equal(plan({ workingDir: '/srv/job' }).env['JOBWIRE_OUTPUT'], '/srv/job/output.json');
+  });
+
   it('converts Kubernetes quantities', () => {
     assert.equal(cpusArgument('500m'), '0.5');
     assert.equal(cpusArgument('2'), '2');
@@ -194,6 +199,26 @@ describe('container executor: runs', () => {
       exitedWith(result, 0),
       `/jobwire/work\n/jobwire/work/message.json /jobwire/work\n${message}\nlevel=debug\nfrom a file: ok\nwritten\n`,
     );
+  });
+
+  it('reports the JSON object the container wrote to $JOBWIRE_OUTPUT, read on the host, and leaves nothing behind', async () => {
+    const s = spec(['sh', '-c', 'echo "$JOBWIRE_OUTPUT"; echo \'{"image":"busybox","ok":true}\' > "$JOBWIRE_OUTPUT"; exit 2']);
+    const result = await (await executor().start(s)).done;
+    assert.equal(exitedWith(result, 2), '/jobwire/work/output.json\n');
+    assert.deepEqual(result.output, { kind: 'json', value: { image: 'busybox', ok: true } });
+    await assertNothingLeft(s.runId);
+  });
+
+  it('reports no output, or an invalid one with its reason, the same way as the process executor', async () => {
+    const none = await runToEnd(['sh', '-c', 'true']);
+    assert.deepEqual(none.output, { kind: 'none' });
+    const array = await runToEnd(['sh', '-c', 'echo "[1]" > "$JOBWIRE_OUTPUT"']);
+    assert.deepEqual(array.output, { kind: 'invalid', error: 'output must be a JSON object, got array' });
+    const large = await runToEnd(['sh', '-c', 'echo \'{"a":"0123456789"}\' > "$JOBWIRE_OUTPUT"'], { maxOutputBytes: 10 });
+    assert.deepEqual(large.output, { kind: 'invalid', error: 'output is 19 bytes, over limits.maxOutputSize 10' });
+    // A link the container makes to a host path must not make jobwire read that host file.
+    const link = await runToEnd(['sh', '-c', `ln -s ${path.join(root, 'secret.json')} "$JOBWIRE_OUTPUT"`]);
+    assert.deepEqual(link.output, { kind: 'invalid', error: 'output is a symbolic link; write the JSON to the file itself' });
   });
 
   it("uses the job's own workingDir as the path in the container", async () => {
@@ -323,7 +348,7 @@ describe('container executor: recovery after a crash', () => {
     await exited;
   }
 
-  const waitForGo = ['sh', '-c', 'echo before; while [ ! -e go ]; do sleep 0.1; done; echo after; exit 7'];
+  const waitForGo = ['sh', '-c', 'echo before; while [ ! -e go ]; do sleep 0.1; done; echo after; echo \'{"after":"crash"}\' > "$JOBWIRE_OUTPUT"; exit 7'];
   const go = (s: RunSpec): Promise<void> => writeFile(path.join(runsDir, `${s.runId}-1`, 'go'), '');
 
   it('adopts a container that is still running and reports its end', async () => {
@@ -335,7 +360,9 @@ describe('container executor: recovery after a crash', () => {
     assert.equal(recovered.attempt.handle, `jobwire-${s.runId}-1`);
     await eventually('the adopted log', async () => ((await recovered.attempt.readLog()).text === 'before\n' ? true : undefined), 20_000, 200);
     await go(s);
-    assert.equal(exitedWith(await recovered.attempt.done, 7), 'before\nafter\n');
+    const result = await recovered.attempt.done;
+    assert.equal(exitedWith(result, 7), 'before\nafter\n');
+    assert.deepEqual(result.output, { kind: 'json', value: { after: 'crash' } });
     await assertNothingLeft(s.runId);
   });
 
@@ -350,7 +377,9 @@ describe('container executor: recovery after a crash', () => {
     }, 20_000, 200);
     const recovered = await executor().recover(runRecord(s.runId));
     assert.equal(recovered.kind, 'adopted');
-    assert.equal(exitedWith(await recovered.attempt.done, 7), 'before\nafter\n');
+    const result = await recovered.attempt.done;
+    assert.equal(exitedWith(result, 7), 'before\nafter\n');
+    assert.deepEqual(result.output, { kind: 'json', value: { after: 'crash' } }, 'the output written while jobwire was down');
     await assertNothingLeft(s.runId);
   });
 

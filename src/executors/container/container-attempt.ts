@@ -10,9 +10,14 @@
  * lost three quarters of its output), so only a read after the exit is complete. A live view
  * (`readLog`) reads the log so far the same way. Stopping is `stop --time=<grace>` (SIGTERM,
  * then SIGKILL after the grace); `wait` then returns and the same path records `stopped`.
+ *
+ * The job's output (`$JOBWIRE_OUTPUT`, a file in the mounted run folder) is read from the host
+ * side once the container has exited, before the folder is removed — for an adopted container
+ * too, since its folder lives as long as the container.
  */
 import type { Logger } from 'pino';
 import { JobwireError, PermanentError, errorMessage } from '../../core/errors.js';
+import type { AttemptOutput } from '../../core/run.js';
 import type { Attempt, AttemptResult, CapturedLog, StopReason } from '../executor.js';
 import { engineMessage, type EngineCli } from './engine-cli.js';
 
@@ -24,6 +29,8 @@ export interface ContainerAttemptOptions {
   readonly stopGraceSeconds: number;
   /** Removes the run's folder and env file; runs before `done` resolves. */
   readonly cleanup: () => Promise<void>;
+  /** What the job wrote to `$JOBWIRE_OUTPUT`, read from the run folder on the host (never throws). */
+  readonly readOutput: () => Promise<AttemptOutput>;
   /** The executor stops counting it as its own (left running at shutdown). */
   readonly untrack?: () => void;
   readonly logger: Logger;
@@ -106,7 +113,12 @@ export class ContainerAttempt implements Attempt {
     await this.#readLogNow();
     this.#finished = true;
     await this.#remove();
+    const output = await this.#options.readOutput();
     await this.#options.cleanup();
+    return { ...this.#result(exit), output };
+  }
+
+  #result(exit: Exit): AttemptResult {
     const log = this.#log;
     if (this.#stopRequested) return { kind: 'stopped', log };
     if (exit.kind === 'unknown') return { kind: 'error', error: new ContainerLostError(exit.reason), log };

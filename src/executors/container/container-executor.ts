@@ -5,7 +5,8 @@
  * detached and carry jobwire's labels, so a restarted jobwire finds them again and adopts them.
  *
  * Per attempt the run folder (run-folder.ts: the job's files and message.json) is mounted at
- * the working directory in the container; JOBWIRE_MESSAGE is message.json's path in there.
+ * the working directory in the container; JOBWIRE_MESSAGE is message.json's path in there, and
+ * JOBWIRE_OUTPUT names output.json in the same folder, read on the host when the container ended.
  * How the command line is built, and why message data is never on it, is in run-args.ts; the
  * lifecycle of a started container is in container-attempt.ts; engine choice in engine.ts.
  */
@@ -14,9 +15,10 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { ContainerExecutorSettings } from '../../config/types.js';
 import { JobwireError, PermanentError, RetryableError, errorMessage } from '../../core/errors.js';
-import type { RunRecord } from '../../core/run.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, type RunRecord } from '../../core/run.js';
 import type { Attempt, Executor, RecoveredAttempt, RunSpec } from '../executor.js';
-import { attemptFolder, prepareRunFolder, removeRunFolder } from '../run-folder.js';
+import { readOutputFile } from '../output-file.js';
+import { attemptFolder, outputFileOf, prepareRunFolder, removeRunFolder } from '../run-folder.js';
 import { SpawnerClient } from '../spawner/client.js';
 import { reportRecoveredSteps, reportSteps } from '../step-results.js';
 import { ContainerAttempt } from './container-attempt.js';
@@ -30,6 +32,11 @@ export interface ContainerExecutorOptions {
   /** Parent of the per-attempt folders; created (mode 0700) if missing. */
   readonly runsDir: string;
   readonly maxLogBytes: number;
+  /**
+   * `limits.maxOutputSize` for containers adopted after a restart (a started attempt uses its
+   * spec's); default DEFAULT_MAX_OUTPUT_BYTES.
+   */
+  readonly maxOutputBytes?: number;
   readonly logger: Logger;
   /**
    * The process spawner to fork through, shared by every executor of a jobwire and closed by its
@@ -125,6 +132,7 @@ class ContainerExecutor implements Executor {
         maxLogBytes: this.#options.maxLogBytes,
         stopGraceSeconds: this.#stopGraceSeconds(),
         cleanup,
+        readOutput: () => readOutputFile(outputFileOf(hostDir), spec.maxOutputBytes),
         untrack: () => this.#live.delete(attempt),
         logger: this.#options.logger.child({ runId: spec.runId, correlationId: spec.correlationId, container: plan.containerName }),
         command: `${spec.argv[0] ?? "the image's default command"} in image ${spec.image ?? ''}`,
@@ -154,7 +162,7 @@ class ContainerExecutor implements Executor {
     // Containers of earlier attempts whose removal a crash interrupted: their results are recorded.
     for (const name of found.keys()) if (name !== expected) await this.#forceRemove(engine, name);
     const state = expected === undefined ? undefined : found.get(expected);
-    if (expected === undefined || state === undefined) {
+    if (expected === undefined || hostDir === undefined || state === undefined) {
       await cleanup();
       if (run.status === 'starting') return { kind: 'not-started', reason: `jobwire restarted before the ${engine.name} container of the run was created` };
       return { kind: 'lost', reason: `jobwire restarted while the run was in flight and no ${engine.name} container of it was found (removed outside jobwire)` };
@@ -171,6 +179,8 @@ class ContainerExecutor implements Executor {
       maxLogBytes: this.#options.maxLogBytes,
       stopGraceSeconds: this.#stopGraceSeconds(),
       cleanup,
+      // The folder lives as long as the container: one that exited while jobwire was down still has its output.
+      readOutput: () => readOutputFile(outputFileOf(hostDir), this.#options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES),
       untrack: () => this.#live.delete(attempt),
       logger: this.#options.logger.child({ runId: run.id, correlationId: run.correlationId, container: expected }),
     });

@@ -14,6 +14,7 @@ import path from 'node:path';
 import type { ContainerExecutorSettings, ResourceRequirements, RuntimeOptions } from '../../config/types.js';
 import { PermanentError } from '../../core/errors.js';
 import type { RunSpec } from '../executor.js';
+import { OUTPUT_FILE } from '../output-file.js';
 import type { EngineName } from './engine.js';
 import { bytesArgument, cpuSharesArgument, cpusArgument } from './quantity.js';
 
@@ -110,6 +111,8 @@ export function buildRunPlan(input: RunArgsInput, messageFile: string): RunPlan 
   const { env, envFile, names } = splitEnv({
     ...spec.env,
     JOBWIRE_MESSAGE: path.posix.join(workingDir, messageFile),
+    // In the mounted run folder: jobwire reads it from the host side when the container ended.
+    JOBWIRE_OUTPUT: path.posix.join(workingDir, OUTPUT_FILE),
     JOBWIRE_WORKDIR: workingDir,
   });
   for (const envName of names) args.push(`--env=${envName}`);
