@@ -271,6 +271,34 @@ describe('fake kube: jobs and pods', () => {
     }
   });
 
+  it('puts the last 4096 bytes of the terminationMessagePath file in state.terminated.message, and the log tail only for FallbackToLogsOnError', async (t) => {
+    const long = `${'a'.repeat(5000)}END`;
+    const clients = await start(t, {
+      podScript: scripts({
+        written: { kind: 'run', exitCode: 0, log: 'log line\n', runMs: 5, writes: { '/dev/termination-log': '{"ok":true}' } },
+        custom: { kind: 'run', exitCode: 0, log: '', runMs: 5, writes: { '/tmp/msg': 'from /tmp/msg', '/dev/termination-log': 'not this one' } },
+        long: { kind: 'run', exitCode: 0, log: '', runMs: 5, writes: { '/dev/termination-log': long } },
+        silent: { kind: 'run', exitCode: 2, log: 'failed loudly\n', runMs: 5 },
+        fallback: { kind: 'run', exitCode: 2, log: 'failed loudly\n', runMs: 5 },
+      }),
+    });
+    await clients.batch.createNamespacedJob({ namespace: ns, body: job('written') });
+    await clients.batch.createNamespacedJob({ namespace: ns, body: job('custom', {}, { containers: [{ name: 'main', image: 'busybox:1.36', terminationMessagePath: '/tmp/msg' }] }) });
+    await clients.batch.createNamespacedJob({ namespace: ns, body: job('long') });
+    await clients.batch.createNamespacedJob({ namespace: ns, body: job('silent', { backoffLimit: 0 }) });
+    await clients.batch.createNamespacedJob({ namespace: ns, body: job('fallback', { backoffLimit: 0 }, { containers: [{ name: 'main', image: 'busybox:1.36', terminationMessagePolicy: 'FallbackToLogsOnError' }] }) });
+    const messageOf = async (name: string): Promise<string | undefined> => {
+      await finished(clients, name);
+      const [pod] = await podsOf(clients, name);
+      return pod?.status?.containerStatuses?.[0]?.state?.terminated?.message;
+    };
+    assert.equal(await messageOf('written'), '{"ok":true}');
+    assert.equal(await messageOf('custom'), 'from /tmp/msg');
+    assert.equal(await messageOf('long'), long.slice(-4096));
+    assert.equal(await messageOf('silent'), undefined, 'policy File: a failed container that wrote nothing has no message');
+    assert.equal(await messageOf('fallback'), 'failed loudly\n');
+  });
+
   it('enforces activeDeadlineSeconds: the running pod is killed and the Job fails with DeadlineExceeded', async (t) => {
     const clients = await start(t, { podScript: () => ({ kind: 'hang', log: 'started\n' }) });
     const jobEvents = await watch(clients.kc, `/apis/batch/v1/namespaces/${ns}/jobs`, { fieldSelector: 'metadata.name=slow' });

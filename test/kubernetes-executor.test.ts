@@ -145,6 +145,52 @@ describe('kubernetes executor: runs', () => {
   });
 });
 
+describe('kubernetes executor: outputs through the termination message', () => {
+  const TERMINATION_LOG = '/dev/termination-log';
+
+  it('points JOBWIRE_OUTPUT at the container\'s terminationMessagePath (policy File) and reports the JSON object written there', async () => {
+    scripts.set('reporter', { kind: 'run', exitCode: 0, log: 'reporting\n', runMs: 10, writes: { [TERMINATION_LOG]: '{"report":"https://example.test/r/1","failures":0}\n' } });
+    const executor = pool.create(fake);
+    const spec = kubeSpec({ job: 'reporter' });
+    const result = await (await executor.start(spec)).done;
+    assert.equal(exited(result).exitCode, 0);
+    assert.deepEqual(result.output, { kind: 'json', value: { report: 'https://example.test/r/1', failures: 0 } });
+    const container = jobContainer(createdJob(fake, spec.runId)) as ReturnType<typeof jobContainer> & { terminationMessagePath?: string; terminationMessagePolicy?: string };
+    assert.equal(container.env?.find((entry) => entry.name === 'JOBWIRE_OUTPUT')?.value, TERMINATION_LOG);
+    assert.equal(container.terminationMessagePath, TERMINATION_LOG);
+    assert.equal(container.terminationMessagePolicy, 'File');
+  });
+
+  it('reports no output for a failed pod that wrote none: its log tail is never taken for an output', async () => {
+    scripts.set('quiet-failure', { kind: 'run', exitCode: 5, log: '{"looks":"like json"}\n', runMs: 10 });
+    const result = await (await pool.create(fake).start(kubeSpec({ job: 'quiet-failure' }))).done;
+    assert.equal(exited(result).exitCode, 5);
+    assert.deepEqual(result.output, { kind: 'none' });
+  });
+
+  it('reports an output the kubelet cut at 4096 bytes as invalid, saying so', async () => {
+    const big = JSON.stringify({ data: 'x'.repeat(5000) });
+    scripts.set('cut-output', { kind: 'run', exitCode: 0, log: '', runMs: 10, writes: { [TERMINATION_LOG]: big } });
+    const result = await (await pool.create(fake).start(kubeSpec({ job: 'cut-output' }))).done;
+    assert.deepEqual(result.output, {
+      kind: 'invalid',
+      error: 'output was cut by the kubelet: Kubernetes keeps only the last 4096 bytes of a termination message, so on Kubernetes an output may be at most 4096 bytes',
+    });
+  });
+
+  it('applies limits.maxOutputSize below Kubernetes\' cap, and reports JSON that is not an object as invalid', async () => {
+    scripts.set('over-limit', { kind: 'run', exitCode: 0, log: '', runMs: 10, writes: { [TERMINATION_LOG]: '{"a":"0123456789"}' } });
+    scripts.set('array', { kind: 'run', exitCode: 1, log: '', runMs: 10, writes: { [TERMINATION_LOG]: '[1,2,3]' } });
+    const executor = pool.create(fake);
+    const [overLimit, array] = await Promise.all([
+      executor.start(kubeSpec({ job: 'over-limit', maxOutputBytes: 10 })).then((attempt) => attempt.done),
+      executor.start(kubeSpec({ job: 'array' })).then((attempt) => attempt.done),
+    ]);
+    assert.deepEqual(overLimit.output, { kind: 'invalid', error: 'output is 18 bytes, over limits.maxOutputSize 10' });
+    assert.deepEqual(array.output, { kind: 'invalid', error: 'output must be a JSON object, got array' });
+  });
+});
+
 describe('kubernetes executor: cluster config', () => {
   it('uses the kubeconfig and context from the settings, and names the known contexts when the context is unknown', () => {
     const executor = pool.create(fake, { settings: { context: 'fake-kube' } });
@@ -316,7 +362,7 @@ describe('kubernetes executor: stop and recovery', () => {
   });
 
   it('adopts a running Job after a restart, and reports a run without a Job as lost', async () => {
-    scripts.set('survivor', { kind: 'run', exitCode: 4, log: 'outlived jobwire\n', runMs: 1500 });
+    scripts.set('survivor', { kind: 'run', exitCode: 4, log: 'outlived jobwire\n', runMs: 1500, writes: { '/dev/termination-log': '{"survived":true}' } });
     const first = pool.create(fake);
     const spec = kubeSpec({ job: 'survivor' });
     const attempt = await first.start(spec);
@@ -328,16 +374,20 @@ describe('kubernetes executor: stop and recovery', () => {
     assert.equal(recovered.kind, 'adopted');
     assert.ok(recovered.kind === 'adopted');
     assert.equal(recovered.attempt.handle, attempt.handle);
-    const result = exited(await recovered.attempt.done);
+    const done = await recovered.attempt.done;
+    const result = exited(done);
     assert.equal(result.exitCode, 4);
     assert.match(result.text, /outlived jobwire/);
+    assert.deepEqual(done.output, { kind: 'json', value: { survived: true } });
 
     // Same again without a handle (jobwire died between create and markRunning): found by label.
     const third = pool.create(fake);
     const again = await third.recover({ ...run, handle: null });
     assert.equal(again.kind, 'adopted');
     assert.ok(again.kind === 'adopted');
-    assert.equal(exited(await again.attempt.done).exitCode, 4, 'a finished Job is adopted with its result');
+    const finished = await again.attempt.done;
+    assert.equal(exited(finished).exitCode, 4, 'a finished Job is adopted with its result');
+    assert.deepEqual(finished.output, { kind: 'json', value: { survived: true } }, 'and its output, read from the pod status');
 
     const lost = await third.recover(runRecord('01jzzzzzzzzzzzzzzzzzzzzzzz', 'gone', `${NAMESPACE}/gone-zzzzzzzzzz`));
     assert.deepEqual(lost, { kind: 'lost', reason: `Kubernetes Job ${NAMESPACE}/gone-zzzzzzzzzz no longer exists` });

@@ -13,6 +13,7 @@
  *
  * The log of the last pod is read when the Job ends (bounded head + tail, pod-logs.ts); when
  * the Job needed several pods, a header line says which one it is and how the others ended.
+ * The output is that pod's termination message (termination-output.ts).
  */
 import type { Logger } from 'pino';
 import { errorMessage, JobwireError, PermanentError } from '../../core/errors.js';
@@ -23,6 +24,7 @@ import { runIdSelector } from './labels.js';
 import { CONTAINER_NAME } from './pod-template.js';
 import { EMPTY_LOG, framedLog, readBoundedLog } from './pod-logs.js';
 import type { TrackedRun } from './run-watches.js';
+import { terminationOutput } from './termination-output.js';
 
 export interface AttemptSettings {
   readonly api: KubeApi;
@@ -47,6 +49,8 @@ export interface AttemptIdentity {
   readonly attempt: string | undefined;
   readonly namespace: string;
   readonly jobName: string;
+  /** `limits.maxOutputSize` the output is read with (capped by Kubernetes at 4096 bytes anyway). */
+  readonly maxOutputBytes: number;
 }
 
 interface SeenPod {
@@ -285,19 +289,21 @@ export class KubeAttempt implements Attempt, TrackedRun {
             .map((pod) => `${pod.name} ${describeEnd(pod, container)}`)
             .join(', ')}`
         : undefined;
+    const end = last?.ended.get(container);
+    // No pod seen (deleted by its TTL while jobwire was away): what it wrote cannot be known.
+    const output = last === undefined ? undefined : terminationOutput(end?.message, this.#identity.maxOutputBytes);
     if (outcome.kind === 'complete') {
-      this.#finish({ kind: 'exited', exitCode: 0, log: framedLog(log, header, undefined) });
+      this.#finish({ kind: 'exited', exitCode: 0, log: framedLog(log, header, undefined), output });
       return;
     }
     const why = `Job failed: ${outcome.reason}${outcome.message === '' ? '' : `: ${outcome.message}`}`;
-    const end = last?.ended.get(container);
     const footer = end?.reason !== undefined && end.reason !== 'Error' ? `${why} (last container: ${end.reason})` : why;
     log = framedLog(log, header, footer);
     if (end !== undefined && end.exitCode !== 0) {
-      this.#finish({ kind: 'exited', exitCode: end.exitCode, log });
+      this.#finish({ kind: 'exited', exitCode: end.exitCode, log, output });
       return;
     }
-    this.#finish({ kind: 'error', error: new JobwireError(`Kubernetes Job ${this.handle} failed: ${outcome.reason}${outcome.message === '' ? '' : `: ${outcome.message}`}`), log });
+    this.#finish({ kind: 'error', error: new JobwireError(`Kubernetes Job ${this.handle} failed: ${outcome.reason}${outcome.message === '' ? '' : `: ${outcome.message}`}`), log, output });
   }
 
   /**

@@ -36,6 +36,8 @@ export type PodBlocker =
 export interface ContainerEnd {
   readonly exitCode: number;
   readonly reason: string | undefined;
+  /** What the kubelet read from the container's terminationMessagePath (the job's output). */
+  readonly message: string | undefined;
 }
 
 export interface PodView {
@@ -129,7 +131,9 @@ export function readPod(value: unknown): PodView {
   for (const container of statuses) {
     const terminated = obj(obj(container['state'])['terminated']);
     const exitCode = terminated['exitCode'];
-    if (typeof exitCode === 'number') ended.set(str(container['name']) ?? '', { exitCode, reason: str(terminated['reason']) });
+    if (typeof exitCode === 'number') {
+      ended.set(str(container['name']) ?? '', { exitCode, reason: str(terminated['reason']), message: str(terminated['message']) });
+    }
   }
   const phase = str(status['phase']) ?? 'Pending';
   return {

@@ -18,7 +18,7 @@ import type { V1ConfigMap, V1Job } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KubernetesExecutorSettings } from '../../config/types.js';
 import { errorMessage, JobwireError, PermanentError, RetryableError } from '../../core/errors.js';
-import type { RunRecord } from '../../core/run.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, type RunRecord } from '../../core/run.js';
 import type { Attempt, Executor, RecoveredAttempt, RunSpec } from '../executor.js';
 import { reportRecoveredSteps, reportSteps } from '../step-results.js';
 import { DEFAULT_API_RETRY, KubeApiError, type ApiRetryPolicy } from './api-retry.js';
@@ -36,6 +36,11 @@ export interface KubernetesExecutorOptions {
   readonly name: string;
   readonly settings: KubernetesExecutorSettings;
   readonly maxLogBytes: number;
+  /**
+   * `limits.maxOutputSize` for Jobs adopted after a restart (a started attempt uses its spec's);
+   * default DEFAULT_MAX_OUTPUT_BYTES. Kubernetes caps an output at 4096 bytes anyway.
+   */
+  readonly maxOutputBytes?: number;
   readonly logger: Logger;
   /** Clock for grace periods (ms). */
   readonly now?: () => number;
@@ -87,12 +92,15 @@ class KubernetesJobExecutor implements KubernetesExecutor {
   readonly #recovery: RecoveryIndex;
   readonly #attemptSettings: AttemptSettings;
   readonly #logger: Logger;
+  /** The output limit of adopted attempts. */
+  readonly #recoveredMaxOutputBytes: number;
   #closed = false;
 
   constructor(options: KubernetesExecutorOptions) {
     this.name = options.name;
     this.#settings = options.settings;
     this.#logger = options.logger.child({ executor: options.name });
+    this.#recoveredMaxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
     const now = options.now ?? (() => performance.timeOrigin + performance.now());
     const { kubeConfig, origin } = loadKubeConfig(options.settings, options.env);
     this.#origin = origin;
@@ -137,7 +145,7 @@ class KubernetesJobExecutor implements KubernetesExecutor {
     if (this.#closed) throw new RetryableError(`executor ${this.name} is closed`);
     const { job, configMap, namespace } = await this.#manifests(spec);
     const jobName = job.metadata?.name ?? '';
-    const attempt = this.#attempt(spec.runId, String(spec.attempt), namespace, jobName);
+    const attempt = this.#attempt(spec.runId, String(spec.attempt), namespace, jobName, spec.maxOutputBytes);
     // Tracked before the create, so no event about the new Job can slip past it.
     this.#watches.track(attempt);
     this.#watches.ensure(namespace);
@@ -182,7 +190,7 @@ class KubernetesJobExecutor implements KubernetesExecutor {
       if (run.status === 'starting') return { kind: 'not-started', reason: `jobwire restarted before Kubernetes Job ${what} was created` };
       return { kind: 'lost', reason: `Kubernetes Job ${what} no longer exists` };
     }
-    const attempt = this.#attempt(run.id, found.attempt, found.namespace, found.name);
+    const attempt = this.#attempt(run.id, found.attempt, found.namespace, found.name, this.#recoveredMaxOutputBytes);
     this.#watches.track(attempt);
     this.#watches.ensure(found.namespace);
     attempt.exists(found);
@@ -197,8 +205,8 @@ class KubernetesJobExecutor implements KubernetesExecutor {
     this.#api.close();
   }
 
-  #attempt(runId: string, attempt: string | undefined, namespace: string, jobName: string): KubeAttempt {
-    return new KubeAttempt({ runId: runIdLabelValue(runId), fullRunId: runId, attempt, namespace, jobName }, this.#attemptSettings);
+  #attempt(runId: string, attempt: string | undefined, namespace: string, jobName: string, maxOutputBytes: number): KubeAttempt {
+    return new KubeAttempt({ runId: runIdLabelValue(runId), fullRunId: runId, attempt, namespace, jobName, maxOutputBytes }, this.#attemptSettings);
   }
 
   async #manifests(spec: RunSpec): Promise<{ job: V1Job; configMap: V1ConfigMap; namespace: string }> {

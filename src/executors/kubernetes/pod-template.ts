@@ -3,7 +3,8 @@
  * the job's argv as `command` — never a shell line built from message data — with the message's
  * values as literal env values (`$` escaped against the kubelet's `$(VAR)` expansion), secrets
  * as `secretKeyRef`/`envFrom` (jobwire never reads them), and the run's files mounted under the
- * working directory.
+ * working directory. `$JOBWIRE_OUTPUT` is the container's terminationMessagePath, read back
+ * from the pod's status (termination-output.ts).
  *
  * Runtime fields merge as built-in default < executor `defaults` < the job's own value, field by
  * field; `securityContext` merges per key (and `capabilities` per add/drop), so a job that only
@@ -24,6 +25,7 @@ import type { KubernetesExecutorSettings, RuntimeOptions, SecurityContext } from
 import { PermanentError } from '../../core/errors.js';
 import type { RunSpec } from '../executor.js';
 import { MESSAGE_DIR, MESSAGE_KEY, MESSAGE_PATH, type RunFileEntry } from './run-files.js';
+import { TERMINATION_MESSAGE_PATH } from './termination-output.js';
 
 export const CONTAINER_NAME = 'job';
 export const VOLUME = { workdir: 'jobwire-workdir', files: 'jobwire-files', message: 'jobwire-message' } as const;
@@ -116,8 +118,10 @@ export function buildPodTemplate(input: PodTemplateInput, runtime: RuntimeOption
     ...(runtime.imagePullPolicy === undefined ? {} : { imagePullPolicy: runtime.imagePullPolicy }),
     securityContext: toV1SecurityContext(runtime.securityContext ?? DEFAULT_SECURITY_CONTEXT),
     volumeMounts: mounts,
-    // A container that dies before writing a termination message still leaves a reason.
-    terminationMessagePolicy: 'FallbackToLogsOnError',
+    // The termination message is the job's output ($JOBWIRE_OUTPUT). `File`, not
+    // FallbackToLogsOnError: the tail of a failed job's log must never pass for its output.
+    terminationMessagePath: TERMINATION_MESSAGE_PATH,
+    terminationMessagePolicy: 'File',
   };
   const serviceAccountName = runtime.serviceAccountName;
   return {
@@ -156,14 +160,15 @@ export function literal(value: string): string {
 }
 
 /**
- * The job's env as literal values (message data is only ever a value), then JOBWIRE_MESSAGE and
- * JOBWIRE_WORKDIR for the container's paths, then secrets as references the kubelet resolves.
+ * The job's env as literal values (message data is only ever a value), then JOBWIRE_MESSAGE,
+ * JOBWIRE_OUTPUT and JOBWIRE_WORKDIR for the container's paths, then secrets as references the kubelet resolves.
  * A later entry replaces an earlier one of the same name in place.
  */
 function buildEnv(input: PodTemplateInput, workingDir: string): V1EnvVar[] {
   const env = new Map<string, V1EnvVar>();
   for (const [name, value] of Object.entries(input.spec.env)) env.set(name, { name, value: literal(value) });
   env.set('JOBWIRE_MESSAGE', { name: 'JOBWIRE_MESSAGE', value: MESSAGE_PATH });
+  env.set('JOBWIRE_OUTPUT', { name: 'JOBWIRE_OUTPUT', value: TERMINATION_MESSAGE_PATH });
   env.set('JOBWIRE_WORKDIR', { name: 'JOBWIRE_WORKDIR', value: workingDir });
   for (const ref of input.spec.secretEnv) {
     env.set(ref.name, { name: ref.name, valueFrom: { secretKeyRef: { name: ref.secret, key: ref.key } } });

@@ -9,7 +9,8 @@
  * mounts (FailedMount; resumes when they appear) and checks env references
  * (CreateContainerConfigError). A pod given a deletionTimestamp is stopped (exit 137) and then
  * released (deletionGracePeriodSeconds 0), after which the API server removes it once its
- * finalizers are gone. It also keeps each container's log text for the pods/log endpoint.
+ * finalizers are gone. It also keeps each container's log text for the pods/log endpoint, and
+ * gives a terminated container the termination message a kubelet would (termination-message.ts).
  */
 import type { EventRecorder } from './events.js';
 import { asPod, fromTyped, timestamp, type PodObject, type PodStatus } from './model.js';
@@ -17,6 +18,7 @@ import { envConfigError, missingVolume } from './pod-dependencies.js';
 import { creating, isTerminal, nodeName, normalizeImage, running, scheduled, terminated, unschedulable } from './pod-status.js';
 import type { ObjectStore, StoreEvent } from './store.js';
 import type { Timers } from './timers.js';
+import { terminationMessage } from './termination-message.js';
 import type { PodScript } from './types.js';
 
 type Stage = 'scheduling' | 'unschedulable' | 'waiting' | 'starting' | 'running' | 'finished' | 'stopping';
@@ -229,7 +231,16 @@ export class Kubelet {
     const pod = this.current(runtime);
     if (pod === undefined || runtime.stage !== 'running') return;
     this.enter(runtime, 'finished');
-    this.write(pod, terminated(pod, { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt: runtime.startedAt }));
+    const message = this.messageOf(runtime, pod, exitCode);
+    this.write(pod, terminated(pod, { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt: runtime.startedAt, ...(message === undefined ? {} : { message }) }));
+  }
+
+  /** The first container's termination message, from what the script wrote and logged. */
+  private messageOf(runtime: Runtime, pod: PodObject, exitCode: number): string | undefined {
+    const container = pod.spec?.containers[0];
+    const script = runtime.script;
+    if (container === undefined || (script.kind !== 'run' && script.kind !== 'hang')) return undefined;
+    return terminationMessage(container, script.writes, this.logOf(runtime.uid, container.name) ?? '', exitCode);
   }
 
   /** Stops a deleting pod's containers, then tells the API server the pod may go. */
@@ -242,7 +253,7 @@ export class Kubelet {
       pod.status = terminated(pod, {
         exitCode: 137,
         reason: wasRunning ? 'Error' : 'ContainerStatusUnknown',
-        message: wasRunning ? undefined : 'The container could not be located when the pod was terminated',
+        message: wasRunning ? this.messageOf(runtime, pod, 137) : 'The container could not be located when the pod was terminated',
         startedAt: runtime.startedAt,
       });
       pod.status.phase = 'Failed';

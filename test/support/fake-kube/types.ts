@@ -15,16 +15,20 @@
  * an empty log. restartPolicy OnFailure is not modelled: a failing container fails its pod.
  */
 export type PodScript =
-  /** Pending → Running → Succeeded (exit 0) or Failed (other codes), printing `log`. */
-  | { readonly kind: 'run'; readonly exitCode: number; readonly log: string; readonly runMs?: number }
+  /**
+   * Pending → Running → Succeeded (exit 0) or Failed (other codes), printing `log`. `writes`: the
+   * files the container writes, by absolute path; the one at its terminationMessagePath becomes
+   * its termination message, as the kubelet makes it (termination-message.ts).
+   */
+  | { readonly kind: 'run'; readonly exitCode: number; readonly log: string; readonly runMs?: number; readonly writes?: Readonly<Record<string, string>> }
   /** Pending with container waiting reason ErrImagePull, then ImagePullBackOff, forever. */
   | { readonly kind: 'imagePullBackOff' }
   /** Pending with container waiting reason CreateContainerConfigError (e.g. a missing secret key). */
   | { readonly kind: 'createContainerConfigError'; readonly message: string }
   /** Pending with condition PodScheduled=False reason Unschedulable, forever. */
   | { readonly kind: 'unschedulable'; readonly message?: string }
-  /** Running until deleted (or until the Job's activeDeadlineSeconds passes). */
-  | { readonly kind: 'hang'; readonly log?: string };
+  /** Running until deleted (or until the Job's activeDeadlineSeconds passes); `writes` as for `run`. */
+  | { readonly kind: 'hang'; readonly log?: string; readonly writes?: Readonly<Record<string, string>> };
 
 /** A request the server received, for assertions (rate limit, idempotent retry, bodies). */
 export interface RecordedRequest {
