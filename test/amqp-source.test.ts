@@ -11,6 +11,7 @@ import { AMQP_URL, brokerCounts, directSource, rawClient, requireBroker, stopCas
 import { stopWhenBrokerVanishes } from './support/stop-scenarios.js';
 import { deferred, eventually, sleep } from './support/eventually.js';
 import { runsPerMessage, whileServing } from './support/runs.js';
+import { holdGate } from './support/hold-gate.js';
 import { AmqpPublishError, createAmqpPublisher } from '../src/sources/amqp-publisher.js';
 import { AmqpTopicError, AmqpTopologyMismatchError } from '../src/sources/amqp-topology.js';
 import type { Capacity, DeliverFn } from '../src/sources/source.js';
@@ -349,11 +350,14 @@ describe('amqp source (RabbitMQ)', () => {
   it('reconnects after a broker restart while messages flow, and runs every message exactly once', { timeout: 180_000 }, async () => {
     const q = queue('restart');
     const top = 'dispatcher: { concurrency: 4, maxQueuedRuns: 8 }';
-    const h = await startHarness(config(q, { top }).replace('command: ["true"]', 'command: ["sleep", "0.02"]'));
+    const gate = holdGate();
+    const h = await startHarness(config(q, { top }).replace('command: ["true"]', `command: ${gate.command}`));
     try {
       const batch = (from: number, count: number) => Array.from({ length: count }, (_, i) => ({ payload: `{"n":${from + i}}`, options: { messageId: `r-${from + i}`, contentType: 'application/json' } }));
       await client.sendMany(q, batch(0, 300));
       await eventually('some runs before the restart', async () => ((await runsPerMessage(h.url)).size >= 40 ? true : undefined));
+      // Runs in flight wait through the restart: their acks then belong to a dead channel.
+      gate.hold();
       let sawReconnecting: any;
       await withBrokerStopped(async () => {
         sawReconnecting = await eventually('status reconnecting', async () => {
@@ -365,6 +369,7 @@ describe('amqp source (RabbitMQ)', () => {
       });
       assert.ok(sawReconnecting.lastError.length > 0);
       assert.ok((await runsPerMessage(h.url)).size < 300, 'the restart happened while messages were still flowing');
+      gate.release();
       const again = await rawClient();
       try {
         await again.sendMany(q, batch(300, 100));
@@ -380,6 +385,7 @@ describe('amqp source (RabbitMQ)', () => {
       assert.equal(json.sources.find((s: any) => s.name === 'rabbit')?.status.state, 'connected');
       assert.ok(h.logs.some((line) => line['source'] === 'rabbit' && /reconnecting in \d+ ms \(attempt \d+\)/.test(String(line['msg']))));
     } finally {
+      gate.release();
       await h.close();
       client = await reopened(client);
     }

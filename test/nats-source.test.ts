@@ -30,6 +30,7 @@ import {
 } from './support/nats.js';
 import { deferred, eventually, sleep } from './support/eventually.js';
 import { runsPerMessage, whileServing } from './support/runs.js';
+import { holdGate } from './support/hold-gate.js';
 import { stopWhenBrokerVanishes } from './support/stop-scenarios.js';
 
 async function runsFor(h: Harness, messageId: string): Promise<any[]> {
@@ -329,7 +330,8 @@ describe('nats source (JetStream)', () => {
   it('reconnects after a server restart while messages flow, and runs every message exactly once', { timeout: 180_000 }, async () => {
     const { subject } = await stream('restart');
     const top = 'dispatcher: { concurrency: 4, maxQueuedRuns: 8 }';
-    const h = await startHarness(config(subject, { top, command: '["sleep", "0.02"]' }));
+    const gate = holdGate();
+    const h = await startHarness(config(subject, { top, command: gate.command }));
     let publisher: RawClient | undefined;
     try {
       // A second client keeps publishing through the restart; msgIDs make its retries harmless.
@@ -341,6 +343,8 @@ describe('nats source (JetStream)', () => {
         }
       })(publisher);
       await eventually('some runs before the restart', async () => ((await runsPerMessage(h.url)).size >= 40 ? true : undefined));
+      // Runs in flight wait through the restart: their acks then go to a connection that died.
+      gate.hold();
       let sawReconnecting: any;
       await withBrokerStopped(async () => {
         sawReconnecting = await eventually('status reconnecting', async () => {
@@ -351,6 +355,7 @@ describe('nats source (JetStream)', () => {
       });
       assert.ok(sawReconnecting.lastError.length > 0);
       assert.ok((await runsPerMessage(h.url)).size < 400, 'the restart happened while messages were still flowing');
+      gate.release();
       await flowing;
       const counts = await eventually('a run for each of the 400 messages', async () => {
         const current = await runsPerMessage(h.url);
@@ -361,6 +366,7 @@ describe('nats source (JetStream)', () => {
       assert.equal(json.sources.find((s: any) => s.name === 'bus')?.status.state, 'connected');
       assert.ok(h.logs.some((line) => line['source'] === 'bus' && /reconnecting to NATS \(attempt \d+\)/.test(String(line['msg']))));
     } finally {
+      gate.release();
       await publisher?.close();
       await h.close();
     }

@@ -41,6 +41,7 @@ import { buildRunSpec } from '../matching/run-spec.js';
 import type { Message } from '../core/message.js';
 import type { RunEffects } from '../events/run-effects.js';
 import type { AttemptEnd, Store, TransitionEffects } from '../store/store.js';
+import { finishedRecord, runningRecord } from '../store/transitions.js';
 import { retryDelayMs } from './backoff.js';
 import type { Backlog } from './backlog.js';
 
@@ -378,7 +379,7 @@ export class Dispatcher {
   /** starting → running, with the start's events in the same transaction. */
   private async recordRunning(run: RunRecord, job: CompiledJob | undefined, handle: string, startedAt: number, message: () => Promise<Message | undefined>): Promise<RunRecord> {
     const { effects, store } = this.options;
-    const running: RunRecord = { ...run, status: 'running', handle, startedAt };
+    const running = runningRecord(run, handle, startedAt);
     const transition = effects === undefined ? undefined : await effects.started(running, job, startedAt, message);
     const recorded = await store.markRunning(run.id, handle, startedAt, transition);
     if (transition !== undefined) effects?.committed(transition);
@@ -389,16 +390,7 @@ export class Dispatcher {
   private async finalEffects(run: RunRecord, job: CompiledJob | undefined, end: AttemptEnd): Promise<TransitionEffects | undefined> {
     const { effects } = this.options;
     if (effects === undefined || end.retryAt !== undefined) return undefined;
-    const final: RunRecord = {
-      ...run,
-      status: end.status,
-      exitCode: end.exitCode,
-      reason: end.reason,
-      finishedAt: end.finishedAt,
-      output: end.output?.kind === 'json' ? end.output.value : null,
-      outputError: end.output?.kind === 'invalid' ? end.output.error : null,
-      steps: end.steps ?? null,
-    };
+    const final = finishedRecord(run, end, null);
     const log = end.log === null ? null : { text: end.log.text, droppedBytes: end.log.droppedBytes, totalBytes: end.log.totalBytes };
     try {
       return await effects.finished(final, job, log, end.finishedAt, () => this.options.store.getMessage(run.source, run.messageId));

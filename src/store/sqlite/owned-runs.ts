@@ -1,7 +1,7 @@
 /**
  * The runs this store claimed and has not finished, and how each transition changes a run
- * record — so that claim, markRunning and finishAttempt compute the row they wrote instead of
- * reading it back (a RETURNING or a SELECT per write measured about as much as the write).
+ * record — so that claim, markRunning and finishAttempt compute the row they wrote (with the
+ * transitions in ../transitions.ts) instead of reading it back (a RETURNING or a SELECT per write measured about as much as the write).
  *
  * Why the computed row is the stored row: every write is guarded by the run's status in its
  * WHERE clause (runs-sql.ts) — and, for a run claimed here, by the attempt number claimed — and
@@ -12,45 +12,6 @@
  * row is read back as before.
  */
 import type { RunRecord } from '../../core/run.js';
-import type { AttemptEnd } from '../store.js';
-
-/** CLAIM_ONE applied to a queued run. */
-export function claimedRecord(run: RunRecord): RunRecord {
-  return {
-    ...run,
-    status: 'starting',
-    attempts: run.attempts + 1,
-    exitCode: null,
-    reason: null,
-    handle: null,
-    startedAt: null,
-    finishedAt: null,
-    output: null,
-    outputError: null,
-    steps: null,
-  };
-}
-
-/** MARK_RUNNING applied to a starting run. */
-export function runningRecord(run: RunRecord, handle: string, startedAt: number): RunRecord {
-  return { ...run, status: 'running', handle, startedAt };
-}
-
-/** FINISH_ATTEMPT applied to a starting or running run; `retryAt` as bound to it (null: no retry). */
-export function finishedRecord(run: RunRecord, end: AttemptEnd, retryAt: number | null): RunRecord {
-  const retry = retryAt !== null && run.attempts < run.maxAttempts;
-  return {
-    ...run,
-    status: retry ? 'queued' : end.status,
-    exitCode: end.exitCode,
-    reason: end.reason,
-    availableAt: retry ? retryAt : run.availableAt,
-    finishedAt: retry ? null : end.finishedAt,
-    output: end.output?.kind === 'json' ? end.output.value : null,
-    outputError: end.output?.kind === 'invalid' ? end.output.error : null,
-    steps: end.steps ?? null,
-  };
-}
 
 /** Records of the runs this store claimed, by id, until their attempt finishes. */
 export class OwnedRuns {

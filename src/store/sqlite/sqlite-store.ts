@@ -45,7 +45,8 @@ import { acceptedMessage, bodyToJson, toOutboxRecord, toRunLog, toRunRecord, toS
 import { LIST_FILTERS, type ListParams } from './runs-sql.js';
 import { GroupCommit } from './group-commit.js';
 import { DEFAULT_RECENT_MESSAGES, RecentMessages, type RecentMessagesLimits } from './recent-messages.js';
-import { OwnedRuns, claimedRecord, finishedRecord, runningRecord } from './owned-runs.js';
+import { claimedRecord, finishedRecord, runningRecord } from '../transitions.js';
+import { OwnedRuns } from './owned-runs.js';
 import { prepareStatements, type Statements } from './statements.js';
 
 export interface SqliteStoreOptions {
