@@ -35,6 +35,34 @@ export function stableEventId(key: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
+/** What an event about a run says, beside its data: the envelope is the same for every kind. */
+export interface RunEventHead {
+  readonly run: RunRecord;
+  readonly type: string;
+  /** What the stable id is derived from (stableEventId). */
+  readonly idKey: string;
+  readonly instance: string;
+  readonly at: number;
+  /** Extension attributes (lowercase names) beside `correlationid`. */
+  readonly extensions?: Readonly<Record<string, string>>;
+}
+
+/** The CloudEvent about `run`: subject is its job, `correlationid` its correlation id. */
+export function runEvent({ run, type, idKey, instance, at, extensions }: RunEventHead, data: Readonly<Record<string, unknown>>): CloudEvent {
+  return {
+    specversion: '1.0',
+    id: stableEventId(idKey),
+    source: instance,
+    type,
+    subject: run.job,
+    time: new Date(at).toISOString(),
+    datacontenttype: 'application/json',
+    ...extensions,
+    correlationid: run.correlationId,
+    data,
+  };
+}
+
 export interface RunStartedInput {
   readonly run: RunRecord;
   /** The CloudEvents `source` of this jobwire (events.source). */
@@ -43,16 +71,9 @@ export interface RunStartedInput {
 }
 
 export function runStartedEvent({ run, instance, at }: RunStartedInput): CloudEvent {
-  return {
-    specversion: '1.0',
-    id: stableEventId(`${run.id}/${run.attempts}/started`),
-    source: instance,
-    type: RUN_STARTED,
-    subject: run.job,
-    time: new Date(at).toISOString(),
-    datacontenttype: 'application/json',
-    correlationid: run.correlationId,
-    data: {
+  return runEvent(
+    { run, type: RUN_STARTED, idKey: `${run.id}/${run.attempts}/started`, instance, at },
+    {
       job: run.job,
       runId: run.id,
       attempt: run.attempts,
@@ -62,7 +83,7 @@ export function runStartedEvent({ run, instance, at }: RunStartedInput): CloudEv
       source: run.source,
       handle: run.handle,
     },
-  };
+  );
 }
 
 /** The end of a run, as the finished event reports it. */
@@ -77,16 +98,9 @@ export interface RunFinishedInput {
 }
 
 export function runFinishedEvent({ run, instance, at, logTail, logTruncated }: RunFinishedInput): CloudEvent {
-  return {
-    specversion: '1.0',
-    id: stableEventId(`${run.id}/finished`),
-    source: instance,
-    type: RUN_FINISHED,
-    subject: run.job,
-    time: new Date(at).toISOString(),
-    datacontenttype: 'application/json',
-    correlationid: run.correlationId,
-    data: {
+  return runEvent(
+    { run, type: RUN_FINISHED, idKey: `${run.id}/finished`, instance, at },
+    {
       job: run.job,
       runId: run.id,
       attempt: run.attempts,
@@ -104,7 +118,7 @@ export function runFinishedEvent({ run, instance, at, logTail, logTruncated }: R
       logTruncated,
       logUrl: `/v1/runs/${run.id}/logs`,
     },
-  };
+  );
 }
 
 /** From the start of the last attempt (or the run's creation, if it never started) to its end. */

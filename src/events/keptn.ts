@@ -9,7 +9,7 @@
  */
 import type { Message } from '../core/message.js';
 import type { RunRecord } from '../core/run.js';
-import { stableEventId, type CloudEvent } from './cloudevents.js';
+import { runEvent, type CloudEvent } from './cloudevents.js';
 
 const TRIGGERED = /^sh\.keptn\.event\.(.+)\.triggered$/;
 
@@ -41,19 +41,8 @@ function echoed(trigger: KeptnTrigger): Record<string, unknown> {
 }
 
 function envelope(trigger: KeptnTrigger, phase: 'started' | 'finished', idKey: string, instance: string, at: number, data: Record<string, unknown>, run: RunRecord): CloudEvent {
-  return {
-    specversion: '1.0',
-    id: stableEventId(idKey),
-    source: instance,
-    type: `sh.keptn.event.${trigger.task}.${phase}`,
-    subject: run.job,
-    time: new Date(at).toISOString(),
-    datacontenttype: 'application/json',
-    triggeredid: trigger.id,
-    ...(trigger.shkeptncontext === undefined ? {} : { shkeptncontext: trigger.shkeptncontext }),
-    correlationid: run.correlationId,
-    data,
-  };
+  const extensions = { triggeredid: trigger.id, ...(trigger.shkeptncontext === undefined ? {} : { shkeptncontext: trigger.shkeptncontext }) };
+  return runEvent({ run, type: `sh.keptn.event.${trigger.task}.${phase}`, idKey, instance, at, extensions }, data);
 }
 
 export function keptnStartedEvent(trigger: KeptnTrigger, run: RunRecord, instance: string, at: number): CloudEvent {

@@ -41,13 +41,15 @@ export function createRunEffects(options: LifecycleEffectsOptions): RunEffects {
   const thenContext: ThenContext = { jobs: options.jobs, maxChainDepth: options.maxChainDepth, logger: options.logger };
 
   const toSinks = (event: CloudEvent, job: string, outbox: OutboxEntry[]): void => {
+    let serialized: string | undefined;
     for (const sink of events.sinks) {
       if (!takes(sink, event.type, job)) continue;
-      const payload: OutboundPayload = {
+      // Every sink that takes it gets the same bytes: serialize the event once.
+      serialized ??= JSON.stringify({
         headers: { 'content-type': CLOUDEVENTS_CONTENT_TYPE, 'correlation-id': String(event['correlationid'] ?? '') },
         body: JSON.stringify(event),
-      };
-      outbox.push({ target: `sink:${sink.name}`, id: event.id, payload: JSON.stringify(payload) });
+      } satisfies OutboundPayload);
+      outbox.push({ target: `sink:${sink.name}`, id: event.id, payload: serialized });
     }
   };
   const needsMessageAtStart = (job: CompiledJob | undefined): boolean => job?.keptn === true && events.sinks.length > 0;
