@@ -11,7 +11,8 @@ import type { Readiness } from './api/health-routes.js';
 import type { CompiledConfig } from './config/types.js';
 import { JobwireError } from './core/errors.js';
 import { Backlog } from './dispatch/backlog.js';
-import { Dispatcher, type RunEvent } from './dispatch/dispatcher.js';
+import { Dispatcher } from './dispatch/dispatcher.js';
+import { RunFeed, type RunEvent } from './dispatch/run-feed.js';
 import { createDeliverers } from './events/deliverers.js';
 import { OutboxRelay } from './events/outbox-relay.js';
 import { createRunEffects } from './events/run-effects.js';
@@ -45,6 +46,8 @@ export interface Jobwire {
   readonly dispatcher: Dispatcher;
   readonly matcher: Matcher;
   readonly sources: readonly Source[];
+  /** Run transitions as they are committed (waiting callers, event streams, metrics). */
+  readonly feed: RunFeed;
   /** Starts the dispatcher (after reconciling orphaned runs) and the sources. */
   start(): Promise<void>;
   /** Listens on host:port; returns the bound address. */
@@ -71,6 +74,8 @@ export function createJobwire(options: JobwireOptions): Jobwire {
     if (!executors.has(job.executor)) throw new StartupError(`job "${job.name}": executor "${job.executor}" is not available`);
   }
   const backlog = new Backlog(config.dispatcher.maxQueuedRuns);
+  const feed = new RunFeed();
+  if (options.onRunEvent !== undefined) feed.observe(options.onRunEvent);
   const sources = createSources(config, {
     logger,
     maxMessageBytes: config.limits.maxMessageBytes,
@@ -103,9 +108,17 @@ export function createJobwire(options: JobwireOptions): Jobwire {
     onShutdown: config.dispatcher.onShutdown,
     maxOutputBytes: config.limits.maxOutputBytes,
     effects,
-    ...(options.onRunEvent === undefined ? {} : { onEvent: options.onRunEvent }),
+    onEvent: (event) => feed.publish(event),
   });
-  const inbox = new Inbox({ store, matcher, logger, onRunsQueued: (count) => dispatcher.enqueued(count) });
+  const inbox = new Inbox({
+    store,
+    matcher,
+    logger,
+    onRunsQueued: (runs, at) => {
+      dispatcher.enqueued(runs.length);
+      for (const run of runs) feed.publish({ type: 'run.queued', run, at });
+    },
+  });
   let storeOpen = true;
 
   const readiness = (): Readiness => {
@@ -117,7 +130,7 @@ export function createJobwire(options: JobwireOptions): Jobwire {
     const ready = storeOpen && dispatcher.isRunning && sources.every((source) => source.status().state === 'connected');
     return { ready, checks };
   };
-  const api = buildApi({ config, inbox, store, dispatcher, matcher, sources, executors, logger, processEnv, readiness, relay });
+  const api = buildApi({ config, inbox, store, dispatcher, matcher, sources, executors, logger, processEnv, readiness, relay, feed, backlog });
   const topics = matcher.topicsBySource();
 
   return {
@@ -127,6 +140,7 @@ export function createJobwire(options: JobwireOptions): Jobwire {
     dispatcher,
     matcher,
     sources,
+    feed,
     async start() {
       for (const executor of executors.values()) executor.prepare?.();
       await relay.start();

@@ -4,7 +4,7 @@
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { ConflictError, InvalidInputError, NotFoundError, UnsupportedMediaTypeError } from '../core/errors.js';
+import { BackpressureError, ConflictError, InvalidInputError, NotFoundError, UnsupportedMediaTypeError } from '../core/errors.js';
 
 export interface ErrorBody {
   readonly error: string;
@@ -20,7 +20,10 @@ const FASTIFY_CLIENT_ERRORS: Readonly<Record<string, { status: number; name: str
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, name: 'InvalidJson' },
 };
 
-export function classify(error: unknown): { status: number; body: ErrorBody } {
+export function classify(error: unknown): { status: number; body: ErrorBody; headers?: Readonly<Record<string, string>> } {
+  if (error instanceof BackpressureError) {
+    return { status: 429, body: { error: error.name, message: error.message }, headers: { 'retry-after': String(error.retryAfterSeconds) } };
+  }
   if (error instanceof UnsupportedMediaTypeError) return { status: 415, body: { error: error.name, message: error.message } };
   if (error instanceof InvalidInputError) return { status: 400, body: { error: error.name, message: error.message } };
   if (error instanceof NotFoundError) return { status: 404, body: { error: error.name, message: error.message } };
@@ -40,7 +43,8 @@ export function classify(error: unknown): { status: number; body: ErrorBody } {
 
 export function installErrorHandlers(app: FastifyInstance, logger: Logger): void {
   app.setErrorHandler((error, request, reply) => {
-    const { status, body } = classify(error);
+    const { status, body, headers } = classify(error);
+    if (headers !== undefined) void reply.headers(headers);
     if (status >= 500) logger.error({ err: error, url: request.url, method: request.method }, 'request failed');
     else logger.debug({ url: request.url, status, error: body.message }, 'request rejected');
     void reply.status(status).type('application/json').send(body);

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { InvalidInputError, NotFoundError } from '../core/errors.js';
-import { isRunStatus } from '../core/run.js';
+import { FINAL_STATUSES, isRunStatus } from '../core/run.js';
 import { stepLogSection } from '../executors/step-markers.js';
 import type { RunFilter } from '../store/store.js';
-import type { ApiDependencies } from './server.js';
+import type { RouteDependencies } from './server.js';
+import { parseWait, waitForRuns } from './run-wait.js';
 import { runJson } from './serialize.js';
 
 interface ListQuery {
@@ -17,7 +18,7 @@ interface ListQuery {
 
 const MAX_PAGE = 500;
 
-export function registerRunRoutes(app: FastifyInstance, deps: ApiDependencies): void {
+export function registerRunRoutes(app: FastifyInstance, deps: RouteDependencies): void {
   app.get<{ Querystring: ListQuery }>('/v1/runs', async (request) => {
     const { job, status, correlationId, messageId, cursor, limit } = request.query;
     if (status !== undefined && !isRunStatus(status)) throw new InvalidInputError(`unknown status "${status}"`);
@@ -37,10 +38,14 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDependencies): 
     return { runs: page.runs.map(runJson), nextCursor: page.nextCursor };
   });
 
-  app.get<{ Params: { id: string } }>('/v1/runs/:id', async (request) => {
+  // `?wait=10s` long-polls: the answer comes when the run is final or the wait ran out (its status says which).
+  app.get<{ Params: { id: string }; Querystring: { wait?: string } }>('/v1/runs/:id', async (request, reply) => {
+    const waitMs = parseWait(request.query.wait);
     const run = await deps.store.getRun(request.params.id);
     if (run === undefined) throw new NotFoundError(`no run ${request.params.id}`);
-    return runJson(run);
+    if (waitMs === undefined || FINAL_STATUSES.has(run.status)) return runJson(run);
+    const waited = await waitForRuns(deps, [run.id], waitMs, deps.closing(reply));
+    return runJson(waited.runs[0] ?? run);
   });
 
   app.get<{ Params: { id: string }; Querystring: { format?: string; step?: string } }>('/v1/runs/:id/logs', async (request, reply) => {

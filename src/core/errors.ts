@@ -28,6 +28,18 @@ export class ConflictError extends JobwireError {
   override readonly name: string = 'ConflictError';
 }
 
+/** Too much work waits already (`dispatcher.maxQueuedRuns`): come back later (HTTP 429 with Retry-After). */
+export class BackpressureError extends JobwireError {
+  override readonly name: string = 'BackpressureError';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** A failure that may pass: the dispatcher retries the attempt if the job allows it. */
 export class RetryableError extends JobwireError {
   override readonly name: string = 'RetryableError';

@@ -44,10 +44,9 @@ import type { AttemptEnd, Store, TransitionEffects } from '../store/store.js';
 import { finishedRecord, runningRecord } from '../store/transitions.js';
 import { retryDelayMs } from './backoff.js';
 import type { Backlog } from './backlog.js';
+import type { RunEvent } from './run-feed.js';
 
-export type RunEvent =
-  | { readonly type: 'run.started'; readonly run: RunRecord; readonly at: number }
-  | { readonly type: 'run.finished'; readonly run: RunRecord; readonly at: number };
+export type { RunEvent } from './run-feed.js';
 
 export interface DispatcherOptions {
   readonly store: Store;
@@ -61,6 +60,7 @@ export interface DispatcherOptions {
   readonly processEnv: NodeJS.ProcessEnv;
   /** High-resolution wall clock in ms; injectable for tests and benchmarks. */
   readonly now?: () => number;
+  /** Each transition, after it was committed (the run feed): queued again, started, finished. */
   readonly onEvent?: (event: RunEvent) => void;
   /**
    * What a shutdown does with local attempts still running after the grace: `wait` stops them
@@ -161,6 +161,7 @@ export class Dispatcher {
     const cancelled = await this.options.store.cancelQueued(runId, 'cancelled by request', this.now());
     if (cancelled !== undefined) {
       this.options.backlog.remove(1);
+      this.options.onEvent?.({ type: 'run.finished', run: cancelled, at: cancelled.finishedAt ?? this.now() });
       return cancelled;
     }
     const run = await this.mustGet(runId);
@@ -172,6 +173,7 @@ export class Dispatcher {
     await this.mustGet(runId);
     const run = await this.options.store.retryRun(runId, this.now());
     this.options.backlog.add(1);
+    this.options.onEvent?.({ type: 'run.queued', run, at: this.now() });
     this.wake();
     return run;
   }
@@ -472,6 +474,7 @@ export class Dispatcher {
       this.options.backlog.add(1);
       log.warn({ reason: end.reason, attempt: run.attempts, retryInMs: Math.round((retryAt ?? now) - now) }, 'run attempt failed; retrying');
       if (retryAt !== undefined) this.scheduleRetryWake(retryAt);
+      this.options.onEvent?.({ type: 'run.queued', run: record, at: now });
     } else {
       log.info({ status: record.status, exitCode: record.exitCode, reason: record.reason, attempts: record.attempts }, 'run finished');
     }
@@ -542,6 +545,7 @@ export class Dispatcher {
     const effects = await this.finalEffects(run, job, end);
     const record = await this.options.store.finishAttempt(run.id, effects === undefined ? end : { ...end, effects });
     this.committedEnd(effects);
+    this.options.onEvent?.({ type: record.status === 'queued' ? 'run.queued' : 'run.finished', run: record, at: end.finishedAt });
     this.runLogger(run).warn({ reason, status: record.status }, record.status === 'queued' ? 'orphaned run retried' : 'orphaned run marked failed');
   }
 

@@ -20,8 +20,8 @@ export interface AcceptOutcome {
 export interface InboxOptions {
   readonly store: Store;
   readonly matcher: Matcher;
-  /** Called with the number of new runs after they were committed (wakes the dispatcher). */
-  readonly onRunsQueued: (count: number) => void;
+  /** Called with the new runs after they were committed (wakes the dispatcher, feeds the run feed). */
+  readonly onRunsQueued: (runs: readonly RunRecord[], at: number) => void;
   readonly logger: Logger;
 }
 
@@ -43,7 +43,7 @@ export class Inbox {
         executor: job.executor,
       })),
     );
-    if (!result.duplicate && result.runs.length > 0) this.options.onRunsQueued(result.runs.length);
+    if (!result.duplicate && result.runs.length > 0) this.options.onRunsQueued(result.runs, now);
     // Built only when written: under load this runs for every message, and a child logger or the
     // list of runs costs even when the level is off.
     if (logger.isLevelEnabled('info')) {
