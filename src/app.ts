@@ -13,7 +13,7 @@ import { JobwireError } from './core/errors.js';
 import { Backlog } from './dispatch/backlog.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { RunFeed, type RunEvent } from './dispatch/run-feed.js';
-import { createDeliverers } from './events/deliverers.js';
+import { createDeliverers, replySources } from './events/deliverers.js';
 import { OutboxRelay } from './events/outbox-relay.js';
 import { createRunEffects } from './events/run-effects.js';
 import type { Executor } from './executors/executor.js';
@@ -94,6 +94,7 @@ export function createJobwire(options: JobwireOptions): Jobwire {
     events: config.events,
     jobs,
     maxChainDepth: config.limits.maxChainDepth,
+    replySources: replySources(config),
     logger,
     notify: (counts) => relay.notify(counts),
   });

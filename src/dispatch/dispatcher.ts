@@ -82,6 +82,8 @@ interface ActiveAttempt {
   /** Its execution ended: nothing is left to stop, and how it ended is decided. */
   ended?: boolean;
   attempt?: Attempt;
+  /** The run's message, once loaded to start it: its end (events, then:, reply) reads it again. */
+  message?: Message;
   /** When the attempt started (ms since the epoch), once it did. */
   startedAt?: number;
   /** Why the dispatcher asked the attempt to stop, if it did. */
@@ -348,6 +350,7 @@ export class Dispatcher {
       try {
         message = await this.options.store.getMessage(run.source, run.messageId);
         if (message === undefined) throw new PermanentError(`message ${run.messageId} of run ${run.id} is missing from the store`);
+        active.message = message;
         const spec = buildRunSpec(job, message, { runId: run.id, attempt: run.attempts, maxOutputBytes: this.options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES }, this.options.processEnv);
         attempt = await executor.start(spec);
       } catch (error) {
@@ -389,13 +392,14 @@ export class Dispatcher {
   }
 
   /** The effects of a run's final end (events, then:); undefined when it will be retried. */
-  private async finalEffects(run: RunRecord, job: CompiledJob | undefined, end: AttemptEnd): Promise<TransitionEffects | undefined> {
+  private async finalEffects(run: RunRecord, job: CompiledJob | undefined, end: AttemptEnd, known?: Message): Promise<TransitionEffects | undefined> {
     const { effects } = this.options;
     if (effects === undefined || end.retryAt !== undefined) return undefined;
     const final = finishedRecord(run, end, null);
     const log = end.log === null ? null : { text: end.log.text, droppedBytes: end.log.droppedBytes, totalBytes: end.log.totalBytes };
     try {
-      return await effects.finished(final, job, log, end.finishedAt, () => this.options.store.getMessage(run.source, run.messageId));
+      const message = known === undefined ? () => this.options.store.getMessage(run.source, run.messageId) : () => Promise.resolve(known);
+      return await effects.finished(final, job, log, end.finishedAt, message);
     } catch (error) {
       // Never lose the run's end to its events: record it without them, loudly.
       this.runLogger(run).error({ err: error }, 'could not build the events/then of a finished run; recording its end without them');
@@ -464,7 +468,7 @@ export class Dispatcher {
     };
     // The started record is `run` plus what markRunning wrote; the end's events need its start.
     const started = active.startedAt === undefined ? run : { ...run, startedAt: active.startedAt };
-    const effects = await this.finalEffects(started, job, attemptEnd);
+    const effects = await this.finalEffects(started, job, attemptEnd, active.message);
     const record = await this.options.store.finishAttempt(run.id, effects === undefined ? attemptEnd : { ...attemptEnd, effects });
     this.committedEnd(effects);
     // Committed: what the executor kept so a restart could learn this end may go.

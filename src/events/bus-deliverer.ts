@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { SourceDefinition } from '../config/types.js';
-import { errorMessage, RetryableError } from '../core/errors.js';
+import { errorMessage, PermanentError, RetryableError } from '../core/errors.js';
 import type { Publisher } from '../sources/source.js';
 import type { OutboxRecord } from '../store/store.js';
 import type { Deliverer, OutboundPayload } from './deliverer.js';
@@ -16,6 +16,8 @@ export interface BusDelivererOptions {
   readonly source: SourceDefinition;
   /** Default topic when an entry names none (a sink's `topic`). */
   readonly topic?: string;
+  /** `reply`: each entry's topic is the destination a requester named (Publisher.reply). Default `publish`. */
+  readonly mode?: 'publish' | 'reply';
   readonly maxPending?: number;
   readonly connect: (definition: SourceDefinition, context: { readonly logger: Logger }) => Promise<Publisher>;
   readonly logger: Logger;
@@ -44,7 +46,13 @@ export class BusDeliverer implements Deliverer {
     try {
       // A connection that dies under a publish may never answer it: bounded, so the relay retries.
       await withTimeout(
-        publishing.then((publisher) => publisher.publish(topic, Buffer.from(payload.body, 'utf8'), { ...payload.headers, 'message-id': entry.id })),
+        publishing.then((publisher) => {
+          const body = Buffer.from(payload.body, 'utf8');
+          const headers = { ...payload.headers, 'message-id': entry.id };
+          if (this.options.mode !== 'reply') return publisher.publish(topic, body, headers);
+          if (publisher.reply === undefined) throw new PermanentError(`source ${this.options.source.name} cannot send replies`);
+          return publisher.reply(topic, body, headers);
+        }),
         this.options.timeoutMs ?? 10_000,
         `${this.target}: no confirmation from source ${this.options.source.name}`,
       );
@@ -53,7 +61,8 @@ export class BusDeliverer implements Deliverer {
     } catch (error) {
       this.#lastError = errorMessage(error);
       // The next try reconnects; whoever still holds this connection finishes with it first.
-      if (this.#publisher === publishing) {
+      // A permanent failure (a reply queue that is gone) says nothing about the connection.
+      if (this.#publisher === publishing && !(error instanceof PermanentError)) {
         this.#publisher = undefined;
         void publishing.then((publisher) => publisher.close()).catch(() => undefined);
       }

@@ -3,7 +3,8 @@
  * dispatcher and written in the transaction of the transition:
  * - every start of an attempt: `io.jobwire.run.started` to each sink that takes it;
  * - the final end of a run: `io.jobwire.run.finished`, and the job's `then:` (chaining);
- * - for a job in Keptn mode triggered by `sh.keptn.event.<task>.triggered`: the Keptn answers.
+ * - for a job in Keptn mode triggered by `sh.keptn.event.<task>.triggered`: the Keptn answers;
+ * - the final end of a run whose message named a `reply-to`: the reply (events/replies.ts).
  *
  * After the commit, `committed` tells the relay which targets have new entries.
  */
@@ -17,6 +18,7 @@ import type { OutboxEntry, TransitionEffects } from '../store/store.js';
 import { CLOUDEVENTS_CONTENT_TYPE, logTailOf, runFinishedEvent, runStartedEvent, type CloudEvent } from './cloudevents.js';
 import type { OutboundPayload } from './deliverer.js';
 import { keptnFinishedEvent, keptnStartedEvent, keptnTrigger } from './keptn.js';
+import { replyEntry } from './replies.js';
 
 export interface RunEffects {
   /** An attempt starts; `message` is loaded only when a Keptn job needs it. */
@@ -32,6 +34,8 @@ export interface LifecycleEffectsOptions {
   readonly jobs: ReadonlyMap<string, CompiledJob>;
   readonly maxChainDepth: number;
   readonly logger: Logger;
+  /** Sources that answer a request's `reply-to` with its run's result (events/replies.ts). */
+  readonly replySources: ReadonlySet<string>;
   /** Told the outbox targets that have new entries (the relay). */
   readonly notify: (counts: ReadonlyMap<string, number>) => void;
 }
@@ -74,17 +78,22 @@ export function createRunEffects(options: LifecycleEffectsOptions): RunEffects {
       if (needsTail) toSinks(runFinishedEvent({ run, instance: events.instance, at, logTail: tail, logTruncated }), run.job, outbox);
       const chained = job !== undefined && job.then.length > 0;
       const keptn = needsMessageAtStart(job);
-      if (!chained && !keptn) return outbox.length === 0 ? undefined : { outbox };
+      const mayReply = options.replySources.has(run.source);
+      if (!chained && !keptn && !mayReply) return outbox.length === 0 ? undefined : { outbox };
       const trigger = await message();
       if (trigger === undefined) {
-        options.logger.warn({ runId: run.id, correlationId: run.correlationId }, 'the message of a finished run is gone: no then/Keptn answer');
+        options.logger.warn({ runId: run.id, correlationId: run.correlationId }, 'the message of a finished run is gone: no then/Keptn answer/reply');
         return outbox.length === 0 ? undefined : { outbox };
+      }
+      if (mayReply) {
+        const reply = replyEntry(run, trigger);
+        if (reply !== undefined) outbox.push(reply);
       }
       if (keptn) {
         const keptnSource = keptnTrigger(trigger);
         if (keptnSource !== undefined) toSinks(keptnFinishedEvent(keptnSource, run, events.instance, at, tail, logTruncated), run.job, outbox);
       }
-      if (!chained) return { outbox };
+      if (!chained) return outbox.length === 0 ? undefined : { outbox };
       const then = thenEffects(run, job, trigger, at, thenContext);
       outbox.push(...then.outbox);
       return { outbox, messages: then.messages };

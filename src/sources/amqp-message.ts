@@ -6,7 +6,7 @@
  *   `sha256:<hex>` of the queue name, the binary CloudEvent identity (`ce_source`, `ce_id`, when
  *   present) and the payload — so a redelivery, or the same bytes published twice, runs once;
  * - the headers a trigger filter sees: the AMQP headers as strings, plus `content-type`,
- *   `correlation-id` and `message-id` from the properties, and `amqp-exchange` /
+ *   `correlation-id`, `message-id` and `reply-to` from the properties, and `amqp-exchange` /
  *   `amqp-routing-key` (useful when a queue is bound with a wildcard routing key).
  *
  * Binary CloudEvents over AMQP carry their attributes as `cloudEvents:<attr>` (AMQP binding) or
@@ -46,6 +46,12 @@ export function contentHashId(queue: string, content: Buffer, headers: Readonly<
   for (const part of [queue, headers['ce_source'] ?? '', headers['ce_id'] ?? '']) {
     hash.update(`${Buffer.byteLength(part)}:`).update(part);
   }
+  // Two RPC requests with the same payload are two requests: their reply address and correlation
+  // id tell them apart (a redelivery keeps both). Absent, the hash is what it always was.
+  const replyTo = headers['reply-to'];
+  if (replyTo !== undefined) {
+    for (const part of ['reply-to', replyTo, headers['correlation-id'] ?? '']) hash.update(`${Buffer.byteLength(part)}:`).update(part);
+  }
   hash.update(content);
   return 'sha256:' + hash.digest('hex');
 }
@@ -67,6 +73,9 @@ export function toRawMessage(source: string, queue: string, delivery: ConsumeMes
   if (contentType !== undefined) headers['content-type'] = contentType;
   const correlationProperty = propertyText(properties.correlationId);
   if (correlationProperty !== undefined) headers['correlation-id'] = correlationProperty;
+  // Where an RPC caller waits for the result (see events/replies.ts).
+  const replyTo = propertyText(properties.replyTo);
+  if (replyTo !== undefined) headers['reply-to'] = replyTo;
   headers['amqp-exchange'] = fields.exchange;
   headers['amqp-routing-key'] = fields.routingKey;
 

@@ -16,13 +16,16 @@ import { randomUUID } from 'node:crypto';
 import { connect, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
 import type { Logger } from 'pino';
 import type { SourceDefinition } from '../config/types.js';
-import { errorMessage, JobwireError } from '../core/errors.js';
+import { errorMessage, JobwireError, PermanentError } from '../core/errors.js';
 import { readAmqpSettings, redactUrl, settingsForQueue, type AmqpSettings } from './amqp-settings.js';
 import type { Publisher, PublisherFactory } from './source.js';
 
 export class AmqpPublishError extends JobwireError {
   override readonly name = 'AmqpPublishError';
 }
+
+/** RabbitMQ's pseudo-queue for RPC replies without a reply queue (amq.rabbitmq.reply-to.<token>). */
+const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
 
 const PROPERTY_HEADERS = new Set(['content-type', 'correlation-id', 'message-id']);
 
@@ -67,7 +70,27 @@ class AmqpPublisher implements Publisher {
     const queue = settingsForQueue(this.settings, topic);
     const exchange = queue.exchange ?? '';
     const routingKey = queue.exchange === undefined ? topic : (queue.routingKey ?? topic);
-    const options = publishOptions(headers);
+    if (await this.send(exchange, routingKey, payload, headers)) {
+      throw new AmqpPublishError(
+        `source "${this.name}": nothing received the message: ${describe(exchange, routingKey)} routes to no queue` +
+          (exchange === '' ? ` (does queue "${topic}" exist? jobwire declares it when it starts consuming)` : ''),
+      );
+    }
+  }
+
+  /** RabbitMQ's RPC pattern: the default exchange, routed by the reply queue's name (also amq.rabbitmq.reply-to.*). */
+  async reply(destination: string, payload: Buffer, headers: Readonly<Record<string, string>>): Promise<void> {
+    // RabbitMQ returns mandatory publishes to the direct reply-to pseudo-queue even when it
+    // delivered them: there the broker alone knows whether the requester is still there.
+    const mandatory = !destination.startsWith(DIRECT_REPLY_TO);
+    if ((await this.send('', destination, payload, headers, mandatory)) && mandatory) {
+      throw new PermanentError(`source "${this.name}": reply queue "${destination}" is gone: nobody waits for this reply any more`);
+    }
+  }
+
+  /** Publishes and waits for the broker's confirm; true when the broker returned it as unroutable. */
+  private async send(exchange: string, routingKey: string, payload: Buffer, headers: Readonly<Record<string, string>>, mandatory = true): Promise<boolean> {
+    const options = { ...publishOptions(headers), mandatory };
     await new Promise<void>((resolve, reject) => {
       try {
         this.channel.publish(exchange, routingKey, payload, options, (error: unknown) => {
@@ -78,12 +101,8 @@ class AmqpPublisher implements Publisher {
         reject(new AmqpPublishError(`source "${this.name}": cannot publish: ${errorMessage(error)}`, { cause: error }));
       }
     });
-    if (this.returned.delete(options.messageId)) {
-      throw new AmqpPublishError(
-        `source "${this.name}": nothing received the message: ${describe(exchange, routingKey)} routes to no queue` +
-          (exchange === '' ? ` (does queue "${topic}" exist? jobwire declares it when it starts consuming)` : ''),
-      );
-    }
+    // basic.return precedes the confirm, so a returned message is known by now.
+    return this.returned.delete(options.messageId);
   }
 
   async close(): Promise<void> {

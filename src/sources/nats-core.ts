@@ -40,7 +40,13 @@ export class CoreConsumption implements Consumption {
   }
 
   private async handle(natsMessage: Msg): Promise<void> {
-    const delivery: NatsDelivery = { source: this.context.source, subject: natsMessage.subject, headers: natsMessage.headers, data: natsMessage.data };
+    const delivery: NatsDelivery = {
+      source: this.context.source,
+      subject: natsMessage.subject,
+      headers: natsMessage.headers,
+      data: natsMessage.data,
+      ...(natsMessage.reply === undefined ? {} : { reply: natsMessage.reply }),
+    };
     let message: Message;
     try {
       message = toMessage(delivery, this.context.maxMessageBytes);

@@ -64,6 +64,12 @@ export async function createNatsPublisher(definition: SourceDefinition, context:
         throw error;
       }
     },
+    // A reply subject is a core subject (an inbox the requester listens on), in either mode.
+    async reply(destination, payload, values) {
+      const hdrs = toHeaders(values);
+      connection.publish(destination, payload, hdrs === undefined ? {} : { headers: hdrs });
+      await connection.flush();
+    },
     async close() {
       await connection.drain();
     },

@@ -25,6 +25,10 @@ const PUBLISHERS: ReadonlyMap<string, PublisherFactory> = new Map<string, Publis
   ['stomp', createStompPublisher],
 ]);
 
+export function canPublish(type: string): boolean {
+  return PUBLISHERS.has(type);
+}
+
 export function publisherFor(definition: SourceDefinition, context: { readonly logger: Logger }): Promise<Publisher> {
   const factory = PUBLISHERS.get(definition.type);
   if (factory === undefined) throw new InvalidInputError(`source "${definition.name}": cannot publish to type ${definition.type}`);

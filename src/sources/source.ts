@@ -53,9 +53,16 @@ export interface SourceContext {
 
 export type SourceFactory = (definition: SourceDefinition, context: SourceContext) => Source;
 
-/** Publishes one message to a bus: what `jobwire send` and (later) sinks use. */
+/** Publishes one message to a bus: what `jobwire send`, sinks, `then: publish` and replies use. */
 export interface Publisher {
   publish(topic: string, payload: Buffer, headers: Readonly<Record<string, string>>): Promise<void>;
+  /**
+   * Answers a request on the destination its sender named (AMQP `reply_to`, STOMP `reply-to`, a
+   * NATS reply subject), as each broker's RPC pattern has it: straight there, not through the
+   * source's topic settings. Throws PermanentError when nobody waits there any more (the reply
+   * queue is gone), since no retry can deliver it.
+   */
+  reply?(destination: string, payload: Buffer, headers: Readonly<Record<string, string>>): Promise<void>;
   close(): Promise<void>;
 }
 

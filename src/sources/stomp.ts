@@ -259,6 +259,10 @@ export const createStompPublisher: PublisherFactory = async (definition: SourceD
     async publish(topic, payload, headers) {
       await connection.send(destinationOf(topic), payload, publishHeaders(headers));
     },
+    // `reply-to` names a whole destination (/queue/…, /temp-queue/…, ActiveMQ's /remote-temp-queue/…).
+    async reply(destination, payload, headers) {
+      await connection.send(destinationOf(destination), payload, publishHeaders(headers));
+    },
     async close() {
       await connection.close();
     },
