@@ -129,6 +129,19 @@ describe('request/reply over the HTTP API', () => {
     assert.equal((await h.post('/v1/messages', { topic: 'slow', body: { n: 5 } })).status, 202);
   });
 
+  it('two thousand callers long-polling one run are all answered when it ends, and leave nothing behind', async () => {
+    gate.hold();
+    const posted = await h.post('/v1/messages', { topic: 'slow', body: { many: true } });
+    const id = posted.json.runs[0].id as string;
+    const callers = Array.from({ length: 2000 }, () => h.get(`/v1/runs/${id}?wait=60s`));
+    // Every caller is waiting (its watcher registered) before the run may end.
+    await eventuallyTrue(() => h.jobwire.feed.listeners.runs === 1 && waitingCallers(h) >= 2000);
+    gate.release();
+    const answers = await Promise.all(callers);
+    assert.ok(answers.every((answer) => answer.status === 200 && answer.json.status === 'succeeded'));
+    assert.deepEqual(h.jobwire.feed.listeners, { runs: 0, watchers: 0, streams: 0 });
+  });
+
   it('rejects a bad wait as JSON 400', async () => {
     for (const wait of ['soon', '6m']) {
       const { status, json } = await h.post(`/v1/messages?wait=${wait}`, { topic: 'answer', body: { n: 1 } });
@@ -202,6 +215,18 @@ describe('held requests and shutdown', () => {
     }
   });
 });
+
+async function eventuallyTrue(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met within 30 s');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function waitingCallers(h: Harness): number {
+  return h.jobwire.feed.listeners.watchers;
+}
 
 async function waitQueued(h: Harness): Promise<{ id: string }> {
   for (;;) {

@@ -89,9 +89,11 @@ export class RunFeed {
     return stream;
   }
 
-  /** Watchers of single runs and open streams, for `status` views and tests. */
-  get listeners(): { readonly runs: number; readonly streams: number } {
-    return { runs: this.#byRun.size, streams: this.#streams.size };
+  /** Runs watched, their watchers, and open streams, for `status` views, metrics and tests. */
+  get listeners(): { readonly runs: number; readonly watchers: number; readonly streams: number } {
+    let watchers = 0;
+    for (const set of this.#byRun.values()) watchers += set.size;
+    return { runs: this.#byRun.size, watchers, streams: this.#streams.size };
   }
 
   /** Ends every stream (shutdown); later streams end at once. Run watchers are their owners' to drop. */
