@@ -56,7 +56,7 @@ function gatedStore(store: SqliteStore, gates: { claim: Gate; finish: Gate }): S
       await gates.finish.pass();
       return store.finishAttempt(id, end);
     },
-    cancelQueued: (id, reason, now) => store.cancelQueued(id, reason, now),
+    cancelQueued: (id, reason, now, effects) => store.cancelQueued(id, reason, now, effects),
     retryRun: (id, now) => store.retryRun(id, now),
     requeueUnstarted: (id) => store.requeueUnstarted(id),
     activeRuns: () => store.activeRuns(),

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { eventually } from './support/eventually.js';
+import { holdGate } from './support/hold-gate.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
 
@@ -13,6 +14,8 @@ function eventsOf(receiver: WebhookReceiver, type: string, runId?: string): Reco
     .map((received) => received.event)
     .filter((event) => event['type'] === type && (runId === undefined || (event['data'] as Record<string, unknown>)['runId'] === runId));
 }
+
+const gate = holdGate();
 
 describe('lifecycle events to a webhook sink', () => {
   let h: Harness;
@@ -37,9 +40,14 @@ jobs:
     on: [{ source: http, type: "sh.keptn.event.test.triggered" }]
     events: { keptn: true }
     script: echo "testing $JOBWIRE_EVENT_TYPE"; [ "$(cat "$JOBWIRE_MESSAGE" | grep -c '"verdict":"fail"')" = 0 ]
+  - name: one-at-a-time
+    on: [{ source: http, topic: held }]
+    concurrency: 1
+    command: ${gate.command}
 `);
   });
   after(async () => {
+    gate.release();
     await h.close();
     await receiver.close();
   });
@@ -82,6 +90,23 @@ jobs:
       const outbox = await h.get('/v1/outbox');
       return outbox.json.targets[0].pending === 0 ? true : undefined;
     });
+  });
+
+  it('a queued run that is cancelled sends its .finished event (status cancelled) and no .started', async () => {
+    gate.hold();
+    const first = await h.post('/v1/messages', { topic: 'held', body: {} });
+    await h.waitForRun(first.json.runs[0].id, ['running']);
+    const second = await h.post('/v1/messages', { topic: 'held', headers: { 'correlation-id': 'corr-cancel' }, body: {} });
+    const runId = second.json.runs[0].id as string;
+    assert.equal((await h.post(`/v1/runs/${runId}/cancel`)).status, 202);
+    gate.release();
+    const finished = await eventually('the finished event of the cancelled run', () => eventsOf(receiver, 'io.jobwire.run.finished', runId)[0]);
+    const data = finished['data'] as Record<string, unknown>;
+    assert.equal(data['status'], 'cancelled');
+    assert.equal(data['reason'], 'cancelled by request');
+    assert.equal(finished['correlationid'], 'corr-cancel');
+    assert.deepEqual(eventsOf(receiver, 'io.jobwire.run.started', runId), []);
+    await h.waitForRun(first.json.runs[0].id);
   });
 
   it('answers a Keptn task trigger with .started then .finished carrying triggeredid, shkeptncontext and the result', async () => {

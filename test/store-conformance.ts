@@ -427,6 +427,14 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
         assert.equal((await store.getRun(started.id))?.status, 'starting');
         await rejectsWith(store.cancelQueued('ghost', 'x', T0), NotFoundError);
       });
+
+      it("writes the cancellation's effects with it, and none when the run was not queued", async () => {
+        const run = await queued('c3');
+        const effects = (id: string) => ({ outbox: [{ target: 'sink:cancel', id, payload: '{"headers":{},"body":"x"}' }] });
+        assert.equal((await store.cancelQueued(run.id, 'by user', T0 + 5, effects('first')))?.status, 'cancelled');
+        assert.equal(await store.cancelQueued(run.id, 'again', T0 + 6, effects('second')), undefined);
+        assert.deepEqual((await store.outboxBatch('sink:cancel', 10)).map((entry) => entry.id), ['first']);
+      });
     });
 
     describe('listRuns', () => {

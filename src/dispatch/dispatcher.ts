@@ -41,7 +41,7 @@ import { buildRunSpec } from '../matching/run-spec.js';
 import type { Message } from '../core/message.js';
 import type { RunEffects } from '../events/run-effects.js';
 import type { AttemptEnd, Store, TransitionEffects } from '../store/store.js';
-import { finishedRecord, runningRecord } from '../store/transitions.js';
+import { cancelledRecord, finishedRecord, runningRecord } from '../store/transitions.js';
 import { retryDelayMs } from './backoff.js';
 import type { Backlog } from './backlog.js';
 import type { RunEvent } from './run-feed.js';
@@ -154,20 +154,38 @@ export class Dispatcher {
 
   /** Cancels a queued run at once, or stops an active one. Throws for unknown or finished runs. */
   async cancel(runId: string): Promise<RunRecord> {
-    const active = this.active.get(runId);
-    if (active !== undefined) {
-      this.stopAttempt(active, 'cancel');
-      await active.finished;
-      return this.mustGet(runId);
-    }
-    const cancelled = await this.options.store.cancelQueued(runId, 'cancelled by request', this.now());
-    if (cancelled !== undefined) {
-      this.options.backlog.remove(1);
-      this.options.onEvent?.({ type: 'run.finished', run: cancelled, at: cancelled.finishedAt ?? this.now() });
-      return cancelled;
-    }
+    const stopped = await this.cancelActive(runId);
+    if (stopped !== undefined) return stopped;
     const run = await this.mustGet(runId);
-    throw new ConflictError(`run ${runId} is ${run.status}; only queued or running runs can be cancelled`);
+    if (run.status === 'queued') {
+      // Its end has the effects of any end (finished event, reply, then:), written with it.
+      const reason = 'cancelled by request';
+      const now = this.now();
+      const ending = cancelledRecord(run, reason, now);
+      const effects = await this.endEffects(ending, this.options.jobs.get(run.job), null, now);
+      const cancelled = await this.options.store.cancelQueued(runId, reason, now, effects);
+      if (cancelled !== undefined) {
+        this.committedEnd(effects);
+        this.options.backlog.remove(1);
+        this.runLogger(run).info({ reason }, 'queued run cancelled');
+        this.options.onEvent?.({ type: 'run.finished', run: cancelled, at: now });
+        return cancelled;
+      }
+      // Claimed meanwhile: it is active now, or already over.
+      const late = await this.cancelActive(runId);
+      if (late !== undefined) return late;
+    }
+    const current = await this.mustGet(runId);
+    throw new ConflictError(`run ${runId} is ${current.status}; only queued or running runs can be cancelled`);
+  }
+
+  /** Stops the run if it is executing here; its record once its end is written. */
+  private async cancelActive(runId: string): Promise<RunRecord | undefined> {
+    const active = this.active.get(runId);
+    if (active === undefined) return undefined;
+    this.stopAttempt(active, 'cancel');
+    await active.finished;
+    return this.mustGet(runId);
   }
 
   /** Queues a finished run again with one more attempt. */
@@ -397,12 +415,19 @@ export class Dispatcher {
     if (effects === undefined || end.retryAt !== undefined) return undefined;
     const final = finishedRecord(run, end, null);
     const log = end.log === null ? null : { text: end.log.text, droppedBytes: end.log.droppedBytes, totalBytes: end.log.totalBytes };
+    return this.endEffects(final, job, log, end.finishedAt, known);
+  }
+
+  /** The effects of `final`, the record a run's final end is about to write. */
+  private async endEffects(final: RunRecord, job: CompiledJob | undefined, log: CapturedLog | null, at: number, known?: Message): Promise<TransitionEffects | undefined> {
+    const { effects } = this.options;
+    if (effects === undefined) return undefined;
     try {
-      const message = known === undefined ? () => this.options.store.getMessage(run.source, run.messageId) : () => Promise.resolve(known);
-      return await effects.finished(final, job, log, end.finishedAt, message);
+      const message = known === undefined ? () => this.options.store.getMessage(final.source, final.messageId) : () => Promise.resolve(known);
+      return await effects.finished(final, job, log, at, message);
     } catch (error) {
       // Never lose the run's end to its events: record it without them, loudly.
-      this.runLogger(run).error({ err: error }, 'could not build the events/then of a finished run; recording its end without them');
+      this.runLogger(final).error({ err: error }, 'could not build the events/then of a finished run; recording its end without them');
       return undefined;
     }
   }

@@ -122,10 +122,11 @@ export interface Store {
   /** Ends the current attempt: final state, or back to `queued` when `retryAt` is set. */
   finishAttempt(id: string, end: AttemptEnd): Promise<RunRecord>;
   /**
-   * `queued` → `cancelled`. Returns the run, or undefined when it was no longer queued.
-   * Throws NotFoundError for an unknown run.
+   * `queued` → `cancelled`, with `effects` (its finished event, reply, then:) in the same
+   * transaction, only if it was queued. Returns the run, or undefined when it was no longer
+   * queued. Throws NotFoundError for an unknown run.
    */
-  cancelQueued(id: string, reason: string, now: number): Promise<RunRecord | undefined>;
+  cancelQueued(id: string, reason: string, now: number, effects?: TransitionEffects): Promise<RunRecord | undefined>;
   /** A final run goes back to `queued`, with one more attempt allowed. Throws ConflictError if not final. */
   retryRun(id: string, now: number): Promise<RunRecord>;
   /**

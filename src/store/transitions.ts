@@ -44,3 +44,8 @@ export function finishedRecord(run: RunRecord, end: AttemptEnd, retryAt: number 
     steps: end.steps ?? null,
   };
 }
+
+/** CANCEL_QUEUED applied to a queued run. */
+export function cancelledRecord(run: RunRecord, reason: string, now: number): RunRecord {
+  return { ...run, status: 'cancelled', reason, exitCode: null, finishedAt: now };
+}

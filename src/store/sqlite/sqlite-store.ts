@@ -183,30 +183,43 @@ export class SqliteStore implements Store {
     const known = this.owned.get(id);
     // Finished or refused: either way this attempt is over for us.
     this.owned.delete(id);
-    const chained = (end.effects?.messages ?? []).map((chain) => ({ chain, json: messageJson(chain.message) }));
-    const outcome = await this.group.submit(() => {
-      const finished = this.finishSync(id, end, known);
-      if (finished === undefined) return undefined;
-      if (end.effects?.outbox !== undefined) this.insertOutboxSync(end.effects.outbox, end.finishedAt);
-      const created = chained.map(({ chain, json }) => this.acceptSync(chain.message, json, chain.runs.map((run) => run.job), chain.runs));
-      return { finished, created };
-    });
+    const outcome = await this.transitionWithEffects(end.effects, end.finishedAt, () => this.finishSync(id, end, known));
     if (outcome === undefined) throw this.staleAttempt(id, known) ?? this.finishRefusal(id);
+    return outcome;
+  }
+
+  /** Throws NotFoundError for an unknown run; undefined means it exists but is not queued. */
+  async cancelQueued(id: string, reason: string, now: number, effects?: TransitionEffects): Promise<RunRecord | undefined> {
+    const cancelled = await this.transitionWithEffects(effects, now, () => {
+      const row = this.sql.cancelQueued.get({ id, reason, now });
+      return row === undefined ? undefined : toRunRecord(row);
+    });
+    if (cancelled !== undefined) return cancelled;
+    if (this.sql.selectRun.get({ id }) === undefined) throw new NotFoundError(`run ${id} not found`);
+    return undefined;
+  }
+
+  /**
+   * Runs `transition` in a group-committed transaction and, only if it changed the run, writes
+   * its effects with it: outbox entries, and chained messages with their runs.
+   */
+  private async transitionWithEffects(effects: TransitionEffects | undefined, at: number, transition: () => RunRecord | undefined): Promise<RunRecord | undefined> {
+    const chained = (effects?.messages ?? []).map((chain) => ({ chain, json: messageJson(chain.message) }));
+    const outcome = await this.group.submit(() => {
+      const changed = transition();
+      if (changed === undefined) return undefined;
+      if (effects?.outbox !== undefined) this.insertOutboxSync(effects.outbox, at);
+      const created = chained.map(({ chain, json }) => this.acceptSync(chain.message, json, chain.runs.map((run) => run.job), chain.runs));
+      return { changed, created };
+    });
+    if (outcome === undefined) return undefined;
     outcome.created.forEach((result, index) => {
       const entry = chained[index];
       if (entry === undefined || result.duplicate) return;
       const { chain, json } = entry;
       this.remember(chain.message, chain.runs.map((run) => run.job), json.headers.length + json.body.length, result.runs.length);
     });
-    return outcome.finished;
-  }
-
-  /** Throws NotFoundError for an unknown run; undefined means it exists but is not queued. */
-  async cancelQueued(id: string, reason: string, now: number): Promise<RunRecord | undefined> {
-    const row = this.sql.cancelQueued.get({ id, reason, now });
-    if (row !== undefined) return toRunRecord(row);
-    if (this.sql.selectRun.get({ id }) === undefined) throw new NotFoundError(`run ${id} not found`);
-    return undefined;
+    return outcome.changed;
   }
 
   async retryRun(id: string, now: number): Promise<RunRecord> {
