@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     if (event.type === 'run.started') {
       const sent = postedAt.get(event.run.messageId);
       if (sent !== undefined) latencies.push(event.at - sent);
-    } else {
+    } else if (event.type === 'run.finished') {
       finished++;
       onFinished?.();
     }

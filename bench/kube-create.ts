@@ -206,7 +206,7 @@ jobs:
     if (event.type === 'run.started') {
       counts.started++;
       counts.lastStartedAt = wallClock();
-    } else counts.finished++;
+    } else if (event.type === 'run.finished') counts.finished++;
     for (const waiter of waiters) waiter();
   };
   const until = (done: () => boolean): Promise<void> =>
